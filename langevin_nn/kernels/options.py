@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 
 #: LLVM fast-math flags used by every kernel (no ``nnan``/``ninf``: NaN guards must work).
-FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 #: Options for serial helpers inlined into kernels.
 SERIAL = dict(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")

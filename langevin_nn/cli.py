@@ -1,0 +1,130 @@
+"""The ``langevin-nn`` command: parses, calls the library, prints. No physics here.
+
+Exit codes (docs/exit-codes.md): 0 done (a warning if some replicas diverged), 1 internal error,
+2 usage or bad input, 3 every replica diverged, 75 stopped by a signal with a checkpoint written.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+
+import click
+
+from .errors import EXIT_ALL_DIVERGED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, UserError
+
+
+def _config_source(config: str) -> str:
+    """A config path, or the name of a built-in example (``quickstart``)."""
+    if os.path.exists(config):
+        return config
+    name = config[:-5] if config.endswith(".toml") else config
+    ex = resources.files("langevin_nn") / "examples" / f"{name}.toml"
+    if "/" not in config and ex.is_file():
+        return str(ex)
+    raise UserError(f"{config}: config file not found (built-in examples: {', '.join(_examples())})")
+
+
+def _examples() -> list[str]:
+    return sorted(p.name[:-5] for p in (resources.files("langevin_nn") / "examples").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def _load(config, sets, **shortcuts):
+    from .config import load_config
+
+    return load_config(_config_source(config), overrides=tuple(sets), **shortcuts)
+
+
+_set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                           help="Override a config key, e.g. --set dynamics.T=0.01 (repeatable).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="langevin_nn")
+def cli():
+    """Langevin and noisy-SGD ensembles of neural networks (Numba kernels, HDF5 files)."""
+
+
+@cli.command()
+@click.argument("config")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Ensemble file to write (default: CONFIG's name with .h5).")
+@_set_option
+@click.option("--replicas", type=int, default=None, help="Shortcut for --set ensemble.replicas=N.")
+@click.option("--steps", type=int, default=None, help="Shortcut for --set ensemble.steps=N.")
+@click.option("--seed", type=int, default=None, help="Shortcut for --set ensemble.seed=N.")
+@click.option("--threads", type=int, default=None, help="Numba threads (0: all cores).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: only on an interactive terminal).")
+def run(config, output, sets, replicas, steps, seed, threads, overwrite, progress):
+    """Run the ensemble of CONFIG (a TOML file or a built-in example such as 'quickstart')."""
+    from .simulate import run as run_ensemble
+
+    cfg = _load(config, sets, replicas=replicas, steps=steps, seed=seed, threads=threads)
+    if output is None:
+        output = os.path.splitext(os.path.basename(config))[0] + ".h5"
+    res = run_ensemble(cfg, output, overwrite=overwrite, progress=progress)
+    n_div = int(res.diverged.sum())
+    click.echo(
+        f"{res.path}: {res.steps_done} steps x {res.replicas} replicas in {res.wall_seconds:.1f} s "
+        f"(kernels {res.kernel_seconds:.1f} s, {res.replica_steps_per_second:.3g} replica-steps/s); "
+        f"{n_div} diverged", err=True)
+    if res.stopped_by:
+        click.echo(f"stopped by {res.stopped_by} at step {res.steps_done}; checkpoint written",
+                   err=True)
+        sys.exit(EXIT_SIGNAL)
+    if n_div == res.replicas:
+        click.echo("error: every replica diverged (see `langevin-nn info`)", err=True)
+        sys.exit(EXIT_ALL_DIVERGED)
+    if n_div:
+        click.echo(f"warning: {n_div} of {res.replicas} replicas diverged", err=True)
+
+
+@cli.command()
+@click.argument("config")
+@_set_option
+def validate(config, sets):
+    """Check CONFIG (and its data) without running."""
+    from .boundary.sources import build_boundary
+    from .bulk.networks import build_layout
+
+    cfg = _load(config, sets)
+    layout = build_layout(cfg.network)
+    bd = build_boundary(cfg, layout)
+    click.echo(f"{config}: ok (hash {cfg.hash}; {cfg.network.architecture} network "
+               f"{list(layout.widths)}, {layout.n_par} parameters per replica; "
+               f"P = {bd.X_train.shape[0]}{' online' if bd.online else ''}, "
+               f"K = {bd.X_probe.shape[0]}; {cfg.ensemble.replicas} replicas x "
+               f"{cfg.ensemble.steps} steps, {cfg.dynamics.integrator})")
+
+
+@cli.command()
+@click.argument("file", type=click.Path())
+def info(file):
+    """Print a readable summary of an ensemble FILE."""
+    from .store import format_info, open_ensemble
+
+    with open_ensemble(file) as ens:
+        click.echo(format_info(ens))
+
+
+def main(argv=None):
+    """Entry point: maps bad input to one line and exit status 2, no traceback."""
+    try:
+        rv = cli.main(args=argv, standalone_mode=False)
+    except UserError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_SIGNAL)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_USAGE if e.exit_code == 2 else e.exit_code)
+    sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,433 @@
+"""The ensemble kernels: a chunk of steps for every replica, with in-kernel records.
+
+One call advances replicas 0..R-1 (``prange``) from step s0 to s0 + n. Per replica and step s:
+
+    overdamped   theta <- theta - eta g_s + sqrt(2 eta T) xi_s                        (BBD Eqs. 2-3)
+    heavy ball   v <- beta v - eta g_s + sqrt(2 (1 - beta) eta T) xi_s;  theta <- theta + v
+    underdamped  BAOAB (Leimkuhler & Matthews 2013) with one gradient per step:        (BBD Eq. 4)
+                 p += h/2 F_s; theta += h/2 p; p <- c p + sqrt((1 - c^2) T) xi_s (c = e^{-gamma h});
+                 theta += h/2 p; F_{s+1} = -grad(l_{s+1} + lambda/2 |theta|^2); p += h/2 F_{s+1}
+
+with g_s = grad(l_{B_s}(theta_s) + lambda_s/2 |theta_s|^2), the minibatch B_s of step s (BATCH
+stream, or the ONLINE streams) and the thermal noise xi_s of step s (NOISE stream). After the
+update of step s, if (s + 1) is a multiple of ``rec.every`` the state at s + 1 is recorded.
+
+A replica whose minibatch loss (per sample) is NaN, inf or above ``dyn.bound``, or whose
+parameters stop being finite, is frozen: ``diverged`` is set, ``div_step`` holds the step, its
+later records are NaN, and the other replicas go on.
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba import prange
+
+from . import streams
+from .data import teacher_fill
+from .losses import loss_grad
+from .network import backward, forward
+from .options import jit, pjit
+from .philox import fill_gaussian, fill_indices
+
+OVERDAMPED, UNDERDAMPED, HEAVY_BALL = 0, 1, 2
+#: rows of the per-step schedule table ``Dyn.sched`` (shape (6, n + 1): steps s0 .. s0 + n)
+ETA, TEMP, GAMMA, BETA, LAM, DT = range(6)
+
+#: The boundary: training set X (P, N_0), Y (P, N_M) (empty for online data), probe set Xp, Yp;
+#: online (bool), teacher parameters ttheta and label noise for online data (the teacher's
+#: NetArrays travel as a separate kernel argument ``tnet``: Numba's parallel loops cannot take
+#: nested tuples), loss code, mean (bool:
+#: the `mean` reduction), B (batch size; P for a full batch), full (bool: all P in order).
+Boundary = namedtuple("Boundary", "X Y Xp Yp online ttheta noise loss mean B full")
+#: integ code, seed (uint64), bound (per-sample loss bound), sched (6, n + 1) float64.
+Dyn = namedtuple("Dyn", "integ seed bound sched")
+#: theta, mom, force (R, n_par); replica (R,) global indices; diverged (R,) bool;
+#: div_step (R,) int64 (-1: never); force_ok (R,) bool (BAOAB force cached for the current step).
+State = namedtuple("State", "theta mom force replica diverged div_step force_ok")
+#: Record buffers of one chunk. every: record cadence; loss_batch, loss_train, loss_probe (R, n_rec)
+#: (loss_train (R, 0) when off); w_norm2, b_norm2 (R, n_rec, M) (or (R, 0, M)); kinetic,
+#: kinetic_o (R, n_rec) or (R, 0); snap_every, snap (R, n_snap, n_par); z_every,
+#: z (R, n_z, K, sum_{m>=1} N_m).
+Rec = namedtuple(
+    "Rec",
+    "every loss_batch loss_train loss_probe w_norm2 b_norm2 kinetic kinetic_o "
+    "snap_every snap z_every z",
+)
+
+
+@jit
+def _rows(s0, n, every):
+    """Number of multiples of ``every`` in (s0, s0 + n]."""
+    if every <= 0:
+        return 0
+    return (s0 + n) // every - s0 // every
+
+
+@jit
+def load_batch(net, tnet, bd, seed, rg, step, H, Yb, idx, Xb, Ht, Dt, gbuf, zt):
+    """Put the minibatch of ``step`` for global replica ``rg`` into H's input layer and Yb."""
+    B = bd.B
+    n0 = net.widths[0]
+    if bd.online:
+        teacher_fill(tnet, bd.ttheta, seed, streams.ONLINE_X, streams.ONLINE_LABEL, rg, step,
+                     0, B, bd.noise, bd.loss, Xb, Yb, Ht, Dt, gbuf, zt)
+        for b in range(B):
+            for j in range(n0):
+                H[b, j] = Xb[b, j]
+        return
+    if bd.full:
+        for b in range(B):
+            idx[b] = b
+    else:
+        fill_indices(seed, streams.BATCH, rg, step, idx, bd.X.shape[0])
+    for b in range(B):
+        p = idx[b]
+        for j in range(n0):
+            H[b, j] = bd.X[p, j]
+        for i in range(Yb.shape[1]):
+            Yb[b, i] = bd.Y[p, i]
+
+
+@jit
+def loss_and_grad(net, loss, theta, nr, H, D, G, Yb, grad, scale, want_grad):
+    """Sum over samples 0..nr-1 of the loss; if want_grad, adds scale * its gradient to grad."""
+    M = net.kind.shape[0]
+    oz = net.lay_off[M]
+    nm = net.widths[M]
+    forward(net, theta, nr, H, D, H[:0])
+    total = 0.0
+    for b in range(nr):
+        total += loss_grad(loss, H[b, oz:oz + nm], Yb[b], G[b, oz:oz + nm])
+    if want_grad:
+        backward(net, theta, nr, H, D, G, grad, scale)
+    return total
+
+
+@jit
+def dataset_loss(net, loss, theta, X, Y, H, D, G, Yb):
+    """Mean per-sample loss over a whole data set, in blocks of H.shape[0] samples."""
+    P = X.shape[0]
+    nb = H.shape[0]
+    total = 0.0
+    for first in range(0, P, nb):
+        m = min(nb, P - first)
+        for b in range(m):
+            for j in range(X.shape[1]):
+                H[b, j] = X[first + b, j]
+            for i in range(Y.shape[1]):
+                Yb[b, i] = Y[first + b, i]
+        total += loss_and_grad(net, loss, theta, m, H, D, G, Yb, theta[:0], 0.0, False)
+    return total / max(P, 1)
+
+
+@jit
+def _probe_z(net, theta, Xp, H, D, Zs, out):
+    """Pre-activations z^(1..M) of every probe input: out (K, lay_off[M+1] - N_0)."""
+    K = Xp.shape[0]
+    nb = H.shape[0]
+    n0 = net.widths[0]
+    L = net.lay_off[net.lay_off.shape[0] - 1]
+    for first in range(0, K, nb):
+        m = min(nb, K - first)
+        for b in range(m):
+            for j in range(n0):
+                H[b, j] = Xp[first + b, j]
+        forward(net, theta, m, H, D, Zs)
+        for b in range(m):
+            for c in range(n0, L):
+                out[first + b, c - n0] = Zs[b, c]
+
+
+@jit
+def _observe(net, tnet, bd, dyn, st, rec, r, s0, step, theta, mom, kin_scale, ko,
+             H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs):
+    """Record the state at ``step`` (after ``step`` updates) into the chunk's record rows."""
+    rg = st.replica[r]
+    dead = st.diverged[r]
+    nan = np.nan
+    if step % rec.every == 0:
+        row = step // rec.every - s0 // rec.every - 1
+        if row < 0:  # the initial record (s0 == step == 0)
+            row = 0
+        if dead:
+            rec.loss_batch[r, row] = nan
+            rec.loss_probe[r, row] = nan
+            if rec.loss_train.shape[1] > 0:
+                rec.loss_train[r, row] = nan
+            if rec.kinetic.shape[1] > 0:
+                rec.kinetic[r, row] = nan
+            if rec.kinetic_o.shape[1] > 0:
+                rec.kinetic_o[r, row] = nan
+            if rec.w_norm2.shape[1] > 0:
+                for m in range(net.kind.shape[0]):
+                    rec.w_norm2[r, row, m] = nan
+                    rec.b_norm2[r, row, m] = nan
+        else:
+            load_batch(net, tnet, bd, dyn.seed, rg, step, H, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+            lb = loss_and_grad(net, bd.loss, theta, bd.B, H, D, G, Yb, theta[:0], 0.0, False)
+            rec.loss_batch[r, row] = lb / bd.B
+            rec.loss_probe[r, row] = dataset_loss(net, bd.loss, theta, bd.Xp, bd.Yp, H, D, G, Yb)
+            if rec.loss_train.shape[1] > 0:
+                rec.loss_train[r, row] = dataset_loss(net, bd.loss, theta, bd.X, bd.Y, H, D, G, Yb)
+            if rec.kinetic.shape[1] > 0:
+                e = 0.0
+                for i in range(mom.shape[0]):
+                    e += mom[i] * mom[i]
+                rec.kinetic[r, row] = 0.5 * e * kin_scale
+            if rec.kinetic_o.shape[1] > 0:
+                rec.kinetic_o[r, row] = ko
+            if rec.w_norm2.shape[1] > 0:
+                for m in range(net.kind.shape[0]):
+                    wo = net.w_off[m]
+                    s = 0.0
+                    for i in range(wo, wo + net.w_size[m]):
+                        s += theta[i] * theta[i]
+                    rec.w_norm2[r, row, m] = s
+                    s = 0.0
+                    if net.b_off[m] >= 0:
+                        for i in range(net.widths[m + 1]):
+                            v = theta[net.b_off[m] + i]
+                            s += v * v
+                    rec.b_norm2[r, row, m] = s
+    if rec.snap_every > 0 and step % rec.snap_every == 0:
+        row = max(step // rec.snap_every - s0 // rec.snap_every - 1, 0)
+        for i in range(theta.shape[0]):
+            rec.snap[r, row, i] = nan if dead else theta[i]
+    if rec.z_every > 0 and step % rec.z_every == 0:
+        row = max(step // rec.z_every - s0 // rec.z_every - 1, 0)
+        if dead:
+            rec.z[r, row, :, :] = nan
+        else:
+            _probe_z(net, theta, bd.Xp, H, D, Zs, rec.z[r, row])
+
+
+@jit
+def _force(net, tnet, bd, dyn, rg, step, lam, theta, force, H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt):
+    """force = -grad(l_B(step) + lam/2 |theta|^2); returns the per-sample minibatch loss."""
+    force[:] = 0.0
+    load_batch(net, tnet, bd, dyn.seed, rg, step, H, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+    scale = -1.0 / bd.B if bd.mean else -1.0
+    loss = loss_and_grad(net, bd.loss, theta, bd.B, H, D, G, Yb, force, scale, True)
+    if lam != 0.0:
+        for i in range(theta.shape[0]):
+            force[i] -= lam * theta[i]
+    return loss / bd.B
+
+
+@jit
+def _bad(loss, bound):
+    return not (loss <= bound)  # NaN compares false
+
+
+@jit
+def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
+    """Advance replica r from step s0 by n steps (see the module docstring) and record."""
+    theta = st.theta[r]
+    mom = st.mom[r]
+    force = st.force[r]
+    rg = st.replica[r]
+    n_par = theta.shape[0]
+    B = bd.B
+    nb = max(B, 64)
+    L = net.lay_off[net.lay_off.shape[0] - 1]
+    Lt = tnet.lay_off[tnet.lay_off.shape[0] - 1]
+    nm = net.widths[net.widths.shape[0] - 1]
+    dt_ = theta.dtype
+    H = np.zeros((nb, L), dt_)
+    D = np.zeros((nb, L), dt_)
+    G = np.zeros((nb, L), dt_)
+    Zs = np.zeros((nb, L), dt_) if rec.z_every > 0 else np.zeros((0, L), dt_)
+    Yb = np.zeros((nb, nm), dt_)
+    Xb = np.zeros((B, net.widths[0]), dt_)
+    Ht = np.zeros((B if bd.online else 0, Lt))
+    Dt = np.zeros((B if bd.online else 0, Lt))
+    gbuf = np.empty(B * max(net.widths[0], nm))
+    zt = np.empty(nm)
+    idx = np.zeros(B, np.int64)
+    grad = np.empty(n_par, dt_)
+    xi = np.empty(n_par, dt_)
+    integ = dyn.integ
+    seed = dyn.seed
+    sched = dyn.sched
+    ko = np.nan
+    if integ == UNDERDAMPED and not st.force_ok[r] and not st.diverged[r]:
+        l0 = _force(net, tnet, bd, dyn, rg, s0, sched[LAM, 0], theta, force,
+                    H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+        st.force_ok[r] = True
+        if _bad(l0, dyn.bound):
+            st.diverged[r] = True
+            st.div_step[r] = s0
+    for k in range(n):
+        s = s0 + k
+        if not st.diverged[r]:
+            eta = sched[ETA, k]
+            T = sched[TEMP, k]
+            lam = sched[LAM, k]
+            if integ == UNDERDAMPED:
+                h = sched[DT, k]
+                half = 0.5 * h
+                c = math.exp(-sched[GAMMA, k] * h)
+                amp = math.sqrt(max(1.0 - c * c, 0.0) * T)
+                if amp > 0.0:
+                    fill_gaussian(seed, streams.NOISE, rg, s, xi, amp)
+                e = 0.0
+                for i in range(n_par):
+                    p = mom[i] + half * force[i]
+                    theta[i] += half * p
+                    p = c * p
+                    if amp > 0.0:
+                        p += xi[i]
+                    e += p * p
+                    theta[i] += half * p
+                    mom[i] = p
+                ko = 0.5 * e
+                lb = _force(net, tnet, bd, dyn, rg, s + 1, sched[LAM, k + 1], theta, force,
+                            H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+                ssq = 0.0
+                for i in range(n_par):
+                    mom[i] += half * force[i]
+                    ssq += theta[i] * theta[i] + mom[i] * mom[i]
+                if _bad(lb, dyn.bound) or not math.isfinite(ssq):
+                    st.diverged[r] = True
+                    st.div_step[r] = s + 1
+            else:
+                lb = _force(net, tnet, bd, dyn, rg, s, lam, theta, grad,
+                            H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+                if _bad(lb, dyn.bound):
+                    st.diverged[r] = True
+                    st.div_step[r] = s
+                else:
+                    if integ == OVERDAMPED:
+                        amp = math.sqrt(2.0 * eta * T)
+                    else:
+                        amp = math.sqrt(2.0 * (1.0 - sched[BETA, k]) * eta * T)
+                    if amp > 0.0:
+                        fill_gaussian(seed, streams.NOISE, rg, s, xi, amp)
+                    ssq = 0.0
+                    if integ == OVERDAMPED:
+                        for i in range(n_par):
+                            v = theta[i] + eta * grad[i]  # grad holds the force -g
+                            if amp > 0.0:
+                                v += xi[i]
+                            theta[i] = v
+                            ssq += v * v
+                    else:
+                        beta = sched[BETA, k]
+                        for i in range(n_par):
+                            v = beta * mom[i] + eta * grad[i]
+                            if amp > 0.0:
+                                v += xi[i]
+                            mom[i] = v
+                            theta[i] += v
+                            ssq += theta[i] * theta[i] + v * v
+                    if not math.isfinite(ssq):
+                        st.diverged[r] = True
+                        st.div_step[r] = s + 1
+        kin_scale = 1.0
+        if integ == HEAVY_BALL:
+            kin_scale = 1.0 / sched[ETA, k]  # p = v / dt with dt = sqrt(eta)
+        _observe(net, tnet, bd, dyn, st, rec, r, s0, s + 1, theta, mom, kin_scale, ko,
+                 H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs)
+
+
+@pjit
+def run_chunk(net, tnet, bd, dyn, st, rec, s0, n):
+    """Advance every replica by n steps from s0 (prange over replicas); records in ``rec``."""
+    for r in prange(st.theta.shape[0]):
+        replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r)
+
+
+@pjit
+def record_initial(net, tnet, bd, dyn, st, rec):
+    """Record the state at step 0 (rows 0 of ``rec``) for every replica."""
+    R = st.theta.shape[0]
+    for r in prange(R):
+        theta = st.theta[r]
+        B = bd.B
+        nb = max(B, 64)
+        L = net.lay_off[net.lay_off.shape[0] - 1]
+        Lt = tnet.lay_off[tnet.lay_off.shape[0] - 1]
+        nm = net.widths[net.widths.shape[0] - 1]
+        dt_ = theta.dtype
+        H = np.zeros((nb, L), dt_)
+        D = np.zeros((nb, L), dt_)
+        G = np.zeros((nb, L), dt_)
+        Zs = np.zeros((nb, L), dt_)
+        Yb = np.zeros((nb, nm), dt_)
+        Xb = np.zeros((B, net.widths[0]), dt_)
+        Ht = np.zeros((B if bd.online else 0, Lt))
+        Dt = np.zeros((B if bd.online else 0, Lt))
+        gbuf = np.empty(B * max(net.widths[0], nm))
+        zt = np.empty(nm)
+        idx = np.zeros(B, np.int64)
+        e = 0.0
+        mom = st.mom[r]
+        for i in range(mom.shape[0]):
+            e += mom[i] * mom[i]
+        kin_scale = 1.0
+        if dyn.integ == HEAVY_BALL:
+            kin_scale = 1.0 / dyn.sched[ETA, 0]
+        _observe(net, tnet, bd, dyn, st, rec, r, 0, 0, theta, mom, kin_scale, 0.5 * e * kin_scale,
+                 H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs)
+
+
+@pjit
+def init_params(std, seed, stream, replica, out):
+    """out[r, i] = std[i] * Gaussian i of (seed, stream, replica[r], step 0)."""
+    for r in prange(out.shape[0]):
+        g = np.empty(out.shape[1])
+        fill_gaussian(seed, stream, replica[r], 0, g, 1.0)
+        for i in range(out.shape[1]):
+            out[r, i] = std[i] * g[i]
+
+
+@jit
+def schedule_table(kinds, units, prm, at, vals, nat, integ, s0, n, t0, out, times):
+    """Per-step values of the schedules for steps s0 .. s0 + n, and the physical time.
+
+    kinds, units (6,): schedule kind (0 constant, 1 linear, 2 exponential, 3 piecewise) and unit
+    (0 steps, 1 time) of rows ETA, TEMP, GAMMA, BETA, LAM, DT; prm (6, 4): start, end, begin,
+    until; at (6, A), vals (6, A + 1), nat (6,): piecewise nodes. out (6, n + 1) receives the
+    values; times (n + 2,) receives t_{s0} = t0, t_{s+1} = t_s + dt_s with dt = eta (overdamped),
+    h (underdamped), sqrt(eta) (heavy ball). Evaluated in a single sequential pass so the time
+    is the same whatever the chunking.
+    """
+    t = t0
+    for k in range(n + 1):
+        times[k] = t
+        for q in range(6):
+            x = float(s0 + k) if units[q] == 0 else t
+            kind = kinds[q]
+            if kind == 0:
+                v = vals[q, 0]
+            elif kind == 3:
+                j = 0
+                while j < nat[q] and x >= at[q, j]:
+                    j += 1
+                v = vals[q, j]
+            else:
+                a = prm[q, 0]
+                b = prm[q, 1]
+                x0 = prm[q, 2]
+                x1 = prm[q, 3]
+                if x <= x0:
+                    v = a
+                elif x >= x1:
+                    v = b
+                else:
+                    f = (x - x0) / (x1 - x0)
+                    if kind == 1:
+                        v = a + (b - a) * f
+                    else:
+                        v = a * math.exp(f * math.log(b / a))
+            out[q, k] = v
+        if integ == OVERDAMPED:
+            dt = out[ETA, k]
+        elif integ == UNDERDAMPED:
+            dt = out[DT, k]
+        else:
+            dt = math.sqrt(out[ETA, k])
+        t = t + dt
+    times[n + 1] = t

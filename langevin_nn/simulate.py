@@ -1,0 +1,358 @@
+"""The chunk loop: kernels -> records -> writer, with checkpoints and signals.
+
+``run()`` in pseudocode::
+
+    config -> layout (bulk) + boundary data (validated)      # bad input stops here: no file
+    writer = create the output file (schema, config, data)   # before any compilation
+    state  = initial parameters (INIT stream) or a branch from another file
+    record the initial state (step 0)
+    while step < steps and no stop signal:
+        table  = schedules for steps [step, step + chunk]     # eta, T, gamma, beta, lambda, dt, t
+        kernel = advance every replica by chunk steps, recording in place
+        writer.append(records); checkpoint every `checkpoint_every` s of wall time
+    checkpoint; close
+
+Nothing happens per step in Python. The chunk length adapts to aim at about half a second per
+kernel call; the data do not depend on it (every random number is a function of the step).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .boundary import losses
+from .boundary.sources import BoundaryData, build_boundary
+from .bulk.networks import Layout, build_layout
+from .dynamics import HEAVY_BALL, OVERDAMPED, UNDERDAMPED, Schedules
+from .errors import UserError
+from .kernels import streams
+from .kernels.ensemble import Boundary, Dyn, Rec, State, init_params, record_initial, run_chunk
+from .store import Cadence, HDF5Writer, MemoryWriter, Schema, Var, open_ensemble
+
+_SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1")
+
+
+@dataclass
+class RunResult:
+    """What a run did: steps done, wall time, divergence, whether a signal stopped it."""
+
+    path: str | None
+    steps_done: int
+    replicas: int
+    wall_seconds: float
+    kernel_seconds: float
+    diverged: np.ndarray
+    stopped_by: str | None = None
+    writer: object = field(default=None, repr=False)
+
+    @property
+    def replica_steps_per_second(self) -> float:
+        return self.replicas * self.steps_run / max(self.kernel_seconds, 1e-12)
+
+    steps_run: int = 0
+
+
+def _dtype(cfg):
+    return np.dtype(cfg.ensemble.dtype)
+
+
+def build_schema(cfg, layout: Layout, bd: BoundaryData) -> Schema:
+    """The datasets a run of ``cfg`` records (see docs/format.md)."""
+    rc = cfg.recording
+    M = layout.depth
+    integ = cfg.dynamics.integrator
+    rv = [
+        Var("loss_batch", (), "float64", "mean per-sample loss on the minibatch of this step"),
+        Var("loss_probe", (), "float64", "mean per-sample loss on the probe set (generalisation error)"),
+    ]
+    if rc.train_loss and bd.X_train.shape[0] > 0:
+        rv.append(Var("loss_train", (), "float64", "mean per-sample loss on the whole training set"))
+    if rc.norms:
+        rv.append(Var("w_norm2", ("link",), "float64", "|W^(m)|^2 of each link"))
+        if layout.has_bias:
+            rv.append(Var("b_norm2", ("link",), "float64", "|b^(m)|^2 of each link"))
+    if integ != "overdamped":
+        rv.append(Var("kinetic", (), "float64",
+                      "1/2 |p|^2 at the full step (heavy ball: p = v / sqrt(eta))"))
+    if integ == "underdamped":
+        rv.append(Var("kinetic_o", (), "float64",
+                      "1/2 |p|^2 right after the O sub-step of BAOAB (exactly n_par T / 2 in law)"))
+    cad = [Cadence("records", "record", rc.every, tuple(rv))]
+    dt = _dtype(cfg).name
+    if rc.snapshot_every > 0:
+        cad.append(Cadence("snapshots", "snapshot", rc.snapshot_every,
+                           (Var("theta", ("param",), dt, "all parameters (layout in /network)"),)))
+    if rc.probe_z_every > 0:
+        zv = tuple(Var(f"z_{m}", ("probe", f"neuron_{m}"), rc.probe_z_dtype,
+                       f"pre-activations z^({m}) on the probe set") for m in range(1, M + 1))
+        cad.append(Cadence("probe_z", "zrecord", rc.probe_z_every, zv))
+    coords = {"link": np.arange(M), "layer": np.arange(1, M + 1), "param": np.arange(layout.n_par),
+              "probe": np.arange(bd.X_probe.shape[0])}
+    coords.update({f"neuron_{m}": np.arange(layout.widths[m]) for m in range(1, M + 1)})
+    state = {"theta": (("param",), dt), "mom": (("param",), dt), "force": (("param",), dt),
+             "diverged": ((), "bool"), "div_step": ((), "int64"), "force_ok": ((), "bool")}
+    return Schema(tuple(cad), coords, state, {"step": "int64", "time": "float64"})
+
+
+def _boundary_arrays(cfg, layout: Layout, bd: BoundaryData):
+    """(Boundary, teacher NetArrays) for the kernels (the student's arrays stand in for the
+    teacher when the data are not generated online)."""
+    dt = _dtype(cfg)
+    P = bd.X_train.shape[0]
+    full = cfg.data.batch is None
+    B = P if full else cfg.data.batch
+    tl = bd.teacher if bd.online else layout
+    tth = bd.teacher_theta if bd.online else np.zeros(1)
+    return Boundary(
+        np.ascontiguousarray(bd.X_train, dt), np.ascontiguousarray(bd.Y_train, dt),
+        np.ascontiguousarray(bd.X_probe, dt), np.ascontiguousarray(bd.Y_probe, dt),
+        bool(bd.online), np.ascontiguousarray(tth, np.float64),
+        float(cfg.data.label_noise), losses.CODES[cfg.data.loss],
+        cfg.data.reduction == "mean", int(B), bool(full)), tl.arrays
+
+
+def _rec_buffers(schema: Schema, R: int, s0: int, n: int, layout: Layout, K: int) -> Rec:
+    """Record buffers for the entries of steps in (s0, s0 + n] (n = 0: the initial entry)."""
+    def rows(every):
+        if every <= 0:
+            return 0
+        return 1 if n == 0 else (s0 + n) // every - s0 // every
+
+    cads = {c.group: c for c in schema.cadences}
+    rc = cads["records"]
+    names = {v.name for v in rc.vars}
+    nr = rows(rc.every)
+    M = layout.depth
+
+    def arr(name, *trail):
+        return np.full((R, nr) + trail, np.nan) if name in names else np.zeros((R, 0) + trail)
+
+    snap = cads.get("snapshots")
+    zc = cads.get("probe_z")
+    dt = np.dtype(schema.state["theta"][1])
+    Lz = sum(layout.widths[1:])
+    return Rec(
+        rc.every, arr("loss_batch"), arr("loss_train"), arr("loss_probe"),
+        arr("w_norm2", M), arr("b_norm2", M) if "b_norm2" in names else np.zeros((R, 0, M)),
+        arr("kinetic"), arr("kinetic_o"),
+        snap.every if snap else 0,
+        np.zeros((R, rows(snap.every) if snap else 0, layout.n_par), dt),
+        zc.every if zc else 0,
+        np.zeros((R, rows(zc.every) if zc else 0, K, Lz), dt),
+    )
+
+
+def _entry_steps(every: int, s0: int, n: int) -> np.ndarray:
+    if n == 0:
+        return np.zeros(1, np.int64)
+    first = (s0 // every + 1) * every
+    return np.arange(first, s0 + n + 1, every, dtype=np.int64)
+
+
+def _append(writer, schema: Schema, rec: Rec, layout: Layout, s0: int, n: int, times, t_of):
+    for cad in schema.cadences:
+        steps = _entry_steps(cad.every, s0, n)
+        tt = np.array([t_of(s) for s in steps], dtype=np.float64)
+        if cad.group == "records":
+            vals = {v.name: getattr(rec, v.name) for v in cad.vars}
+        elif cad.group == "snapshots":
+            vals = {"theta": rec.snap}
+        else:
+            vals = {}
+            o = 0
+            for m in range(1, layout.depth + 1):
+                w = layout.widths[m]
+                vals[f"z_{m}"] = rec.z[:, :, :, o:o + w].astype(cad.vars[m - 1].dtype)
+                o += w
+        writer.append(cad.group, steps, tt, vals)
+
+
+def initial_state(cfg, layout: Layout, replicas: np.ndarray, branch=None) -> State:
+    """Fresh State (INIT stream) or a branch (``branch = (theta, mom or None)`` read by
+    ``branch_source`` from ``init.from``), for the given global replica indices."""
+    dt = _dtype(cfg)
+    R = len(replicas)
+    theta = np.zeros((R, layout.n_par), dt)
+    mom = np.zeros((R, layout.n_par), dt)
+    if branch is None:
+        th = np.zeros((R, layout.n_par))
+        init_params(layout.init_std, np.uint64(cfg.ensemble.seed), streams.INIT, replicas, th)
+        theta[:] = th
+    else:
+        theta[:] = branch[0]
+        if branch[1] is not None:
+            mom[:] = branch[1]
+    return State(theta, mom, np.zeros((R, layout.n_par), dt), replicas.copy(),
+                 np.zeros(R, np.bool_), np.full(R, -1, np.int64), np.zeros(R, np.bool_))
+
+
+def branch_source(cfg, layout: Layout, replicas: np.ndarray):
+    """Parameters (and momenta with ``init.momenta = 'keep'``) of ``init.from`` at ``init.at``."""
+    path = cfg.init.file
+    with open_ensemble(path) as ens:
+        widths = ens.read("network/widths")
+        if tuple(int(w) for w in widths) != layout.widths or \
+                ens.shape("state/slot0/theta")[-1] != layout.n_par:
+            raise UserError(f"init.from: {path} holds a different network "
+                            f"(widths {list(widths)}, ours {list(layout.widths)})")
+        src_rep = list(ens.replicas)
+        missing = [int(r) for r in replicas if int(r) not in src_rep]
+        if missing:
+            raise UserError(f"init.from: {path} has no replica {missing[0]} "
+                            f"(it holds {len(src_rep)} replicas)")
+        rows = np.array([src_rep.index(int(r)) for r in replicas])
+        if cfg.init.at == "final":
+            st = ens.state()
+            theta = st["theta"][rows]
+            mom = st["mom"][rows] if cfg.init.momenta == "keep" else None
+        else:
+            if "snapshots" not in ens.groups():
+                raise UserError(f"init.at: {path} has no snapshots (recording.snapshot_every = 0)")
+            n = ens.shape("snapshots/step")[0]
+            k = int(cfg.init.at)
+            if not -n <= k < n:
+                raise UserError(f"init.at: snapshot {k} out of range ({n} snapshots in {path})")
+            theta = ens.read("snapshots/theta", index=slice(k % n, k % n + 1))[rows, 0]
+            mom = None
+    return theta, mom
+
+
+def file_attrs(cfg, layout: Layout, bd: BoundaryData, R_total: int) -> dict:
+    attrs = {
+        "package_version": __version__, "config_text": cfg.text, "config_effective": cfg.to_toml(),
+        "config_hash": cfg.hash, "seed": str(cfg.ensemble.seed), "n_replicas_total": R_total,
+        "architecture": layout.architecture, "integrator": cfg.dynamics.integrator,
+        "dtype": cfg.ensemble.dtype, "loss": cfg.data.loss, "reduction": cfg.data.reduction,
+        "time_unit": {"overdamped": "dt = eta per step", "underdamped": "dt = h per step",
+                      "heavy_ball": "dt = sqrt(eta) per step"}[cfg.dynamics.integrator],
+    }
+    attrs.update({f"data_{k}": (str(v) if not isinstance(v, (int, float)) else v)
+                  for k, v in bd.info.items()})
+    return attrs
+
+
+class _StopFlag:
+    """Remembers the first of SIGTERM / SIGINT / SIGUSR1 received during a run."""
+
+    def __init__(self):
+        self.name = None
+        self._old = {}
+
+    def __enter__(self):
+        for name in _SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                try:
+                    self._old[sig] = signal.signal(sig, self._handle)
+                except ValueError:  # not the main thread
+                    pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.name is None:
+            self.name = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+def run(cfg, path: str | os.PathLike | None = None, *, overwrite: bool = False,
+        progress: bool | None = None, writer=None) -> RunResult:
+    """Run the ensemble of ``cfg``; write it to ``path`` (HDF5) or into ``writer``
+    (e.g. a ``MemoryWriter``); returns a ``RunResult``."""
+    t_wall = time.perf_counter()
+    if cfg.ensemble.threads:
+        import numba
+        numba.set_num_threads(min(cfg.ensemble.threads, numba.config.NUMBA_NUM_THREADS))
+    layout = build_layout(cfg.network)
+    bd = build_boundary(cfg, layout)
+    schema = build_schema(cfg, layout, bd)
+    R = cfg.ensemble.replicas
+    replicas = np.arange(R, dtype=np.int64)
+    static = {**layout.static(), **bd.static()}
+    branch = branch_source(cfg, layout, replicas) if cfg.init.file else None
+    if writer is None and path is not None:
+        writer = HDF5Writer.create(os.fspath(path), attrs=file_attrs(cfg, layout, bd, R),
+                                   schema=schema, replicas=replicas, static=static,
+                                   overwrite=overwrite)
+    elif writer is None:
+        writer = MemoryWriter(attrs=file_attrs(cfg, layout, bd, R), schema=schema,
+                              replicas=replicas, static=static)
+    try:
+        return _drive(cfg, path, writer, layout, bd, schema, replicas, branch, progress, t_wall)
+    finally:
+        writer.close()
+
+
+def _drive(cfg, path, writer, layout, bd, schema, replicas, branch, progress, t_wall):
+    R = len(replicas)
+    st = initial_state(cfg, layout, replicas, branch)
+    sch = Schedules(cfg.dynamics)
+    bnd, tnet = _boundary_arrays(cfg, layout, bd)
+    seed = np.uint64(cfg.ensemble.seed)
+    K = bd.X_probe.shape[0]
+    step, t = 0, 0.0
+    table, times = sch.table(0, 0, 0.0)
+    dyn = Dyn(sch.integ, seed, float(cfg.dynamics.divergence_bound), table)
+    rec = _rec_buffers(schema, R, 0, 0, layout, K)
+    record_initial(layout.arrays, tnet, bnd, dyn, st, rec)
+    _append(writer, schema, rec, layout, 0, 0, times, lambda s: 0.0)
+    scalars = lambda: {"step": step, "time": t}  # noqa: E731
+    writer.checkpoint(_state_dict(st), scalars())
+    steps = cfg.ensemble.steps
+    chunk = cfg.ensemble.chunk or 16
+    auto = cfg.ensemble.chunk == 0
+    last_ckpt = time.perf_counter()
+    kernel_s = 0.0
+    bar = _progress(progress, steps, R)
+    with _StopFlag() as stop:
+        while step < steps and stop.name is None:
+            n = min(chunk, steps - step)
+            table, times = sch.table(step, n, t)
+            dyn = Dyn(sch.integ, seed, float(cfg.dynamics.divergence_bound), table)
+            rec = _rec_buffers(schema, R, step, n, layout, K)
+            t0 = time.perf_counter()
+            run_chunk(layout.arrays, tnet, bnd, dyn, st, rec, step, n)
+            dt_k = time.perf_counter() - t0
+            kernel_s += dt_k
+            s0 = step
+            _append(writer, schema, rec, layout, s0, n, times, lambda s: times[s - s0])
+            step, t = s0 + n, float(times[n])
+            now = time.perf_counter()
+            if now - last_ckpt >= cfg.ensemble.checkpoint_every or step >= steps:
+                writer.checkpoint(_state_dict(st), scalars())
+                last_ckpt = now
+            if bar is not None:
+                bar.update(n)
+                bar.set_postfix_str(f"{R * n / max(dt_k, 1e-9):.3g} replica-steps/s")
+            if auto:
+                chunk = int(min(max(1, chunk * 0.5 / max(dt_k, 1e-4)), 2 * chunk, 1 << 20))
+        if stop.name is not None:
+            writer.checkpoint(_state_dict(st), scalars())
+    if bar is not None:
+        bar.close()
+    return RunResult(os.fspath(path) if path else None, step, R, time.perf_counter() - t_wall,
+                     kernel_s, st.diverged.copy(), stop.name, writer, steps_run=step)
+
+
+def _state_dict(st: State) -> dict[str, np.ndarray]:
+    return {"theta": st.theta, "mom": st.mom, "force": st.force, "diverged": st.diverged,
+            "div_step": st.div_step, "force_ok": st.force_ok}
+
+
+def _progress(flag, steps, R):
+    if flag is None:
+        flag = sys.stderr.isatty()
+    if not flag or steps == 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=steps, unit="step", desc=f"{R} replicas", file=sys.stderr)
