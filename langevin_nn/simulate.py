@@ -96,7 +96,7 @@ def build_schema(cfg, layout: Layout, bd: BoundaryData) -> Schema:
               "probe": np.arange(bd.X_probe.shape[0])}
     coords.update({f"neuron_{m}": np.arange(layout.widths[m]) for m in range(1, M + 1)})
     state = {"theta": (("param",), dt), "mom": (("param",), dt), "force": (("param",), dt),
-             "diverged": ((), "bool"), "div_step": ((), "int64"), "force_ok": ((), "bool")}
+             "diverged": ((), "bool"), "diverged_step": ((), "int64"), "force_ok": ((), "bool")}
     return Schema(tuple(cad), coords, state, {"step": "int64", "time": "float64"})
 
 
@@ -345,7 +345,7 @@ def _drive(cfg, path, writer, layout, bd, schema, replicas, branch, progress, t_
 
 def _state_dict(st: State) -> dict[str, np.ndarray]:
     return {"theta": st.theta, "mom": st.mom, "force": st.force, "diverged": st.diverged,
-            "div_step": st.div_step, "force_ok": st.force_ok}
+            "diverged_step": st.diverged_step, "force_ok": st.force_ok}
 
 
 def _progress(flag, steps, R):

@@ -13,7 +13,7 @@ stream, or the ONLINE streams) and the thermal noise xi_s of step s (NOISE strea
 update of step s, if (s + 1) is a multiple of ``rec.every`` the state at s + 1 is recorded.
 
 A replica whose minibatch loss (per sample) is NaN, inf or above ``dyn.bound``, or whose
-parameters stop being finite, is frozen: ``diverged`` is set, ``div_step`` holds the step, its
+parameters stop being finite, is frozen: ``diverged`` is set, ``diverged_step`` holds the step, its
 later records are NaN, and the other replicas go on.
 """
 from __future__ import annotations
@@ -44,8 +44,8 @@ Boundary = namedtuple("Boundary", "X Y Xp Yp online ttheta noise loss mean B ful
 #: integ code, seed (uint64), bound (per-sample loss bound), sched (6, n + 1) float64.
 Dyn = namedtuple("Dyn", "integ seed bound sched")
 #: theta, mom, force (R, n_par); replica (R,) global indices; diverged (R,) bool;
-#: div_step (R,) int64 (-1: never); force_ok (R,) bool (BAOAB force cached for the current step).
-State = namedtuple("State", "theta mom force replica diverged div_step force_ok")
+#: diverged_step (R,) int64 (-1: never); force_ok (R,) bool (BAOAB force cached for the current step).
+State = namedtuple("State", "theta mom force replica diverged diverged_step force_ok")
 #: Record buffers of one chunk. every: record cadence; loss_batch, loss_train, loss_probe (R, n_rec)
 #: (loss_train (R, 0) when off); w_norm2, b_norm2 (R, n_rec, M) (or (R, 0, M)); kinetic,
 #: kinetic_o (R, n_rec) or (R, 0); snap_every, snap (R, n_snap, n_par); z_every,
@@ -258,7 +258,7 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
         st.force_ok[r] = True
         if _bad(l0, dyn.bound):
             st.diverged[r] = True
-            st.div_step[r] = s0
+            st.diverged_step[r] = s0
     for k in range(n):
         s = s0 + k
         if not st.diverged[r]:
@@ -291,13 +291,13 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
                     ssq += theta[i] * theta[i] + mom[i] * mom[i]
                 if _bad(lb, dyn.bound) or not math.isfinite(ssq):
                     st.diverged[r] = True
-                    st.div_step[r] = s + 1
+                    st.diverged_step[r] = s + 1
             else:
                 lb = _force(net, tnet, bd, dyn, rg, s, lam, theta, grad,
                             H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt)
                 if _bad(lb, dyn.bound):
                     st.diverged[r] = True
-                    st.div_step[r] = s
+                    st.diverged_step[r] = s
                 else:
                     if integ == OVERDAMPED:
                         amp = math.sqrt(2.0 * eta * T)
@@ -324,7 +324,7 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
                             ssq += theta[i] * theta[i] + v * v
                     if not math.isfinite(ssq):
                         st.diverged[r] = True
-                        st.div_step[r] = s + 1
+                        st.diverged_step[r] = s + 1
         kin_scale = 1.0
         if integ == HEAVY_BALL:
             kin_scale = 1.0 / sched[ETA, k]  # p = v / dt with dt = sqrt(eta)
