@@ -50,3 +50,25 @@ def covariance_z(sample: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     d = np.diag(predicted)
     se = np.sqrt((np.outer(d, d) + predicted ** 2) / R)
     return (S - predicted) / se
+
+
+def dump(reader, replicas=slice(None)) -> dict[str, np.ndarray]:
+    """Every recorded dataset and the committed state of an ensemble, as arrays by name."""
+    out = {}
+    for g in reader.groups():
+        if g == "state":
+            for k, v in reader.state().items():
+                out[f"state/{k}"] = np.asarray(v)[replicas] if np.ndim(v) else np.asarray(v)
+        elif g not in ("network", "data"):
+            out[f"{g}/step"] = reader.read(f"{g}/step")
+            out[f"{g}/time"] = reader.read(f"{g}/time")
+            for v in reader.vars(g):
+                out[f"{g}/{v}"] = reader.read(f"{g}/{v}", replicas=replicas)
+    return out
+
+
+def assert_same(a: dict, b: dict) -> None:
+    """Bit-for-bit equality of two dumps (NaN equal to NaN)."""
+    assert sorted(a) == sorted(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k, strict=True)

@@ -161,9 +161,9 @@ def _observe(net, tnet, bd, dyn, st, rec, r, s0, step, theta, mom, kin_scale, ko
             if rec.kinetic_o.shape[1] > 0:
                 rec.kinetic_o[r, row] = nan
             if rec.w_norm2.shape[1] > 0:
-                for m in range(net.kind.shape[0]):
-                    rec.w_norm2[r, row, m] = nan
-                    rec.b_norm2[r, row, m] = nan
+                rec.w_norm2[r, row, :] = nan
+            if rec.b_norm2.shape[1] > 0:
+                rec.b_norm2[r, row, :] = nan
         else:
             load_batch(net, tnet, bd, dyn.seed, rg, step, H, Yb, idx, Xb, Ht, Dt, gbuf, zt)
             lb = loss_and_grad(net, bd.loss, theta, bd.B, H, D, G, Yb, theta[:0], 0.0, False)
@@ -185,12 +185,12 @@ def _observe(net, tnet, bd, dyn, st, rec, r, s0, step, theta, mom, kin_scale, ko
                     for i in range(wo, wo + net.w_size[m]):
                         s += theta[i] * theta[i]
                     rec.w_norm2[r, row, m] = s
-                    s = 0.0
-                    if net.b_off[m] >= 0:
+                    if rec.b_norm2.shape[1] > 0:
+                        s = 0.0
                         for i in range(net.widths[m + 1]):
                             v = theta[net.b_off[m] + i]
                             s += v * v
-                    rec.b_norm2[r, row, m] = s
+                        rec.b_norm2[r, row, m] = s
     if rec.snap_every > 0 and step % rec.snap_every == 0:
         row = max(step // rec.snap_every - s0 // rec.snap_every - 1, 0)
         for i in range(theta.shape[0]):
