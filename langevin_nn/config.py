@@ -95,7 +95,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "ensemble": ("replicas", "seed", "steps", "dtype", "threads", "checkpoint_every", "chunk"),
     "recording": ("every", "train_loss", "norms", "snapshot_every", "probe_z_every",
                   "probe_z_dtype"),
-    "init": ("from", "at", "momenta"),
+    "init": ("from", "at", "momenta", "replica"),
 }
 SCHEDULE_TABLE_KEYS = ("kind", "unit", "value", "start", "end", "begin", "until", "at", "values")
 _PARAM_KEYS = ("p", "q", "r")
@@ -267,6 +267,7 @@ class InitConfig:
     file: str | None
     at: str | int
     momenta: str
+    replica: int | None = None  # every replica starts from this source replica (None: replica r from r)
 
 
 @dataclass(frozen=True)
@@ -908,7 +909,7 @@ def _recording(t: dict) -> RecordingConfig:
 
 def _init(t: dict, dynamics: DynamicsConfig, base_for) -> InitConfig:
     if "from" not in t:
-        for k in ("at", "momenta"):
+        for k in ("at", "momenta", "replica"):
             if k in t:
                 raise ConfigError(f"init.{k}: only with init.from (a fresh initialisation has "
                                   f"no state to pick)")
@@ -925,7 +926,10 @@ def _init(t: dict, dynamics: DynamicsConfig, base_for) -> InitConfig:
         if dynamics.integrator == "overdamped":
             raise ConfigError("init.momenta: \"keep\" needs an integrator with momenta "
                               "(underdamped or heavy_ball), got overdamped")
-    return InitConfig(file, at, momenta)
+    replica = None
+    if "replica" in t:
+        replica = _int("init.replica", t["replica"], lo=0)
+    return InitConfig(file, at, momenta, replica)
 
 
 # --------------------------------------------------------------------------------------------
@@ -982,4 +986,7 @@ def _dynamics_dict(c: DynamicsConfig) -> dict:
 def _init_dict(c: InitConfig) -> dict:
     if c.file is None:
         return {}
-    return {"from": c.file, "at": c.at, "momenta": c.momenta}
+    out = {"from": c.file, "at": c.at, "momenta": c.momenta}
+    if c.replica is not None:
+        out["replica"] = c.replica
+    return out

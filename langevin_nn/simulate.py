@@ -202,6 +202,8 @@ def branch_source(cfg, layout: Layout, replicas: np.ndarray):
             raise UserError(f"init.from: {path} holds a different network "
                             f"(widths {list(widths)}, ours {list(layout.widths)})")
         src_rep = list(ens.replicas)
+        if cfg.init.replica is not None:  # every replica branches from one source replica
+            replicas = np.full(len(replicas), cfg.init.replica, np.int64)
         missing = [int(r) for r in replicas if int(r) not in src_rep]
         if missing:
             raise UserError(f"init.from: {path} has no replica {missing[0]} "
