@@ -120,6 +120,13 @@ def main(argv=None):
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(EXIT_SIGNAL)
+    except click.UsageError as e:
+        # docs/exit-codes.md: usage errors are one line starting with "error:" too
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare command: click shows its help
+            e.show()
+        else:
+            click.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+        sys.exit(EXIT_USAGE)
     except click.ClickException as e:
         e.show()
         sys.exit(EXIT_USAGE if e.exit_code == 2 else e.exit_code)

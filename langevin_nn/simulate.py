@@ -40,7 +40,10 @@ _SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1")
 
 @dataclass
 class RunResult:
-    """What a run did: steps done, wall time, divergence, whether a signal stopped it."""
+    """What a run did: steps done, wall time, divergence, whether a signal stopped it.
+
+    ``replica_steps_per_second`` leaves out the first kernel call (which may include the
+    compilation) when there was more than one."""
 
     path: str | None
     steps_done: int
@@ -50,12 +53,13 @@ class RunResult:
     diverged: np.ndarray
     stopped_by: str | None = None
     writer: object = field(default=None, repr=False)
+    steps_run: int = 0
+    timed: tuple[float, int] = (0.0, 0)
+    already_done: bool = False
 
     @property
     def replica_steps_per_second(self) -> float:
-        return self.replicas * self.steps_run / max(self.kernel_seconds, 1e-12)
-
-    steps_run: int = 0
+        return self.replicas * self.timed[1] / max(self.timed[0], 1e-12)
 
 
 def _dtype(cfg):
@@ -155,7 +159,7 @@ def _entry_steps(every: int, s0: int, n: int) -> np.ndarray:
     return np.arange(first, s0 + n + 1, every, dtype=np.int64)
 
 
-def _append(writer, schema: Schema, rec: Rec, layout: Layout, s0: int, n: int, times, t_of):
+def _append(writer, schema: Schema, rec: Rec, layout: Layout, s0: int, n: int, t_of):
     for cad in schema.cadences:
         steps = _entry_steps(cad.every, s0, n)
         tt = np.array([t_of(s) for s in steps], dtype=np.float64)
@@ -225,7 +229,7 @@ def branch_source(cfg, layout: Layout, replicas: np.ndarray):
     return theta, mom
 
 
-def file_attrs(cfg, layout: Layout, bd: BoundaryData, R_total: int) -> dict:
+def file_attrs(cfg, layout: Layout, bd: BoundaryData, R_total: int, shard=None) -> dict:
     attrs = {
         "package_version": __version__, "config_text": cfg.text, "config_effective": cfg.to_toml(),
         "config_hash": cfg.hash, "seed": str(cfg.ensemble.seed), "n_replicas_total": R_total,
@@ -236,6 +240,8 @@ def file_attrs(cfg, layout: Layout, bd: BoundaryData, R_total: int) -> dict:
     }
     attrs.update({f"data_{k}": (str(v) if not isinstance(v, (int, float)) else v)
                   for k, v in bd.info.items()})
+    if shard is not None:
+        attrs["shard_index"], attrs["shard_count"] = int(shard[0]), int(shard[1])
     return attrs
 
 
@@ -266,10 +272,29 @@ class _StopFlag:
         return False
 
 
+def shard_replicas(R: int, shard: tuple[int, int] | None) -> np.ndarray:
+    """Global replica indices of shard I of N: a contiguous block (np.array_split of 0..R-1)."""
+    if shard is None:
+        return np.arange(R, dtype=np.int64)
+    i, n = shard
+    if not (n >= 1 and 0 <= i < n):
+        raise UserError(f"--shard {i}/{n}: expected I/N with 0 <= I < N")
+    if n > R:
+        raise UserError(f"--shard {i}/{n}: more shards than the {R} replicas of ensemble.replicas")
+    return np.array_split(np.arange(R, dtype=np.int64), n)[i]
+
+
 def run(cfg, path: str | os.PathLike | None = None, *, overwrite: bool = False,
+        resume: bool = False, shard: tuple[int, int] | None = None,
         progress: bool | None = None, writer=None) -> RunResult:
     """Run the ensemble of ``cfg``; write it to ``path`` (HDF5) or into ``writer``
-    (e.g. a ``MemoryWriter``); returns a ``RunResult``."""
+    (e.g. a ``MemoryWriter``); returns a ``RunResult``.
+
+    ``shard = (I, N)`` runs only the replicas of shard I of N. ``resume`` continues an existing
+    ``path`` from its last checkpoint (or extends it to ``ensemble.steps``); without the file it
+    starts fresh. SIGTERM, SIGUSR1 and SIGINT finish the current chunk, checkpoint and return
+    with ``stopped_by`` set.
+    """
     t_wall = time.perf_counter()
     if cfg.ensemble.threads:
         import numba
@@ -278,71 +303,115 @@ def run(cfg, path: str | os.PathLike | None = None, *, overwrite: bool = False,
     bd = build_boundary(cfg, layout)
     schema = build_schema(cfg, layout, bd)
     R = cfg.ensemble.replicas
-    replicas = np.arange(R, dtype=np.int64)
-    static = {**layout.static(), **bd.static()}
-    branch = branch_source(cfg, layout, replicas) if cfg.init.file else None
-    if writer is None and path is not None:
-        writer = HDF5Writer.create(os.fspath(path), attrs=file_attrs(cfg, layout, bd, R),
-                                   schema=schema, replicas=replicas, static=static,
-                                   overwrite=overwrite)
-    elif writer is None:
-        writer = MemoryWriter(attrs=file_attrs(cfg, layout, bd, R), schema=schema,
-                              replicas=replicas, static=static)
-    try:
-        return _drive(cfg, path, writer, layout, bd, schema, replicas, branch, progress, t_wall)
-    finally:
-        writer.close()
+    replicas = shard_replicas(R, shard)
+    with _StopFlag() as stop:
+        start = None
+        if resume and path is not None and os.path.exists(path):
+            writer, start = _reopen(cfg, os.fspath(path), bd, replicas)
+            if start[1] >= cfg.ensemble.steps:
+                writer.close()
+                return RunResult(os.fspath(path), start[1], len(replicas),
+                                 time.perf_counter() - t_wall, 0.0, start[0].diverged.copy(),
+                                 None, None, already_done=True)
+        else:
+            static = {**layout.static(), **bd.static()}
+            branch = branch_source(cfg, layout, replicas) if cfg.init.file else None
+            attrs = file_attrs(cfg, layout, bd, R, shard)
+            if writer is None and path is not None:
+                writer = HDF5Writer.create(os.fspath(path), attrs=attrs, schema=schema,
+                                           replicas=replicas, static=static, overwrite=overwrite)
+            elif writer is None:
+                writer = MemoryWriter(attrs=attrs, schema=schema, replicas=replicas, static=static)
+        try:
+            if start is None:
+                st = initial_state(cfg, layout, replicas, branch)
+            else:
+                st = start[0]
+            return _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall,
+                          stop)
+        finally:
+            writer.close()
 
 
-def _drive(cfg, path, writer, layout, bd, schema, replicas, branch, progress, t_wall):
-    R = len(replicas)
-    st = initial_state(cfg, layout, replicas, branch)
+def _reopen(cfg, path: str, bd: BoundaryData, replicas: np.ndarray):
+    """Reopen ``path`` for --resume: check it belongs to ``cfg`` and return (writer,
+    (State, step, time)) at its last committed checkpoint."""
+    with open_ensemble(path) as ens:
+        if ens.config_hash != cfg.hash:
+            raise UserError(f"{path}: made by another config (hash {ens.config_hash}, this config "
+                            f"{cfg.hash}); --resume needs the same config")
+        if not np.array_equal(ens.replicas, replicas):
+            raise UserError(f"{path}: holds replicas {ens.replicas[0]}..{ens.replicas[-1]}, "
+                            f"this run wants {replicas[0]}..{replicas[-1]} (another --shard?)")
+        sha = ens.attrs.get("data_sha256")
+        if sha is not None and sha != bd.info.get("sha256"):
+            raise UserError(f"{path}: the data file {cfg.data.path} changed since the run began "
+                            "(sha256 differs)")
+        has = ens.has_checkpoint
+    if not has:
+        raise UserError(f"{path}: has no checkpoint to resume from (killed during start-up?); "
+                        "run again with --overwrite")
+    writer = HDF5Writer.resume(path)
+    s = writer.reader().state()
+    st = State(s["theta"].copy(), s["mom"].copy(), s["force"].copy(), replicas.copy(),
+               s["diverged"].copy(), s["diverged_step"].copy(), s["force_ok"].copy())
+    return writer, (st, int(s["step"]), float(s["time"]))
+
+
+def _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall, stop):
+    R = st.theta.shape[0]
     sch = Schedules(cfg.dynamics)
     bnd, tnet = _boundary_arrays(cfg, layout, bd)
     seed = np.uint64(cfg.ensemble.seed)
     K = bd.X_probe.shape[0]
-    step, t = 0, 0.0
-    table, times = sch.table(0, 0, 0.0)
-    dyn = Dyn(sch.integ, seed, float(cfg.dynamics.divergence_bound), table)
-    rec = _rec_buffers(schema, R, 0, 0, layout, K)
-    record_initial(layout.arrays, tnet, bnd, dyn, st, rec)
-    _append(writer, schema, rec, layout, 0, 0, times, lambda s: 0.0)
-    scalars = lambda: {"step": step, "time": t}  # noqa: E731
-    writer.checkpoint(_state_dict(st), scalars())
+    bound = float(cfg.dynamics.divergence_bound)
+    if start is None:
+        step, t = 0, 0.0
+        table, times = sch.table(0, 0, 0.0)
+        rec = _rec_buffers(schema, R, 0, 0, layout, K)
+        record_initial(layout.arrays, tnet, bnd, Dyn(sch.integ, seed, bound, table), st, rec)
+        _append(writer, schema, rec, layout, 0, 0, lambda s: 0.0)
+        writer.checkpoint(_state_dict(st), {"step": step, "time": t})
+    else:
+        step, t = start[1], start[2]
     steps = cfg.ensemble.steps
+    first = step
     chunk = cfg.ensemble.chunk or 16
     auto = cfg.ensemble.chunk == 0
     last_ckpt = time.perf_counter()
-    kernel_s = 0.0
-    bar = _progress(progress, steps, R)
-    with _StopFlag() as stop:
-        while step < steps and stop.name is None:
-            n = min(chunk, steps - step)
-            table, times = sch.table(step, n, t)
-            dyn = Dyn(sch.integ, seed, float(cfg.dynamics.divergence_bound), table)
-            rec = _rec_buffers(schema, R, step, n, layout, K)
-            t0 = time.perf_counter()
-            run_chunk(layout.arrays, tnet, bnd, dyn, st, rec, step, n)
-            dt_k = time.perf_counter() - t0
-            kernel_s += dt_k
-            s0 = step
-            _append(writer, schema, rec, layout, s0, n, times, lambda s: times[s - s0])
-            step, t = s0 + n, float(times[n])
-            now = time.perf_counter()
-            if now - last_ckpt >= cfg.ensemble.checkpoint_every or step >= steps:
-                writer.checkpoint(_state_dict(st), scalars())
-                last_ckpt = now
-            if bar is not None:
-                bar.update(n)
-                bar.set_postfix_str(f"{R * n / max(dt_k, 1e-9):.3g} replica-steps/s")
-            if auto:
-                chunk = int(min(max(1, chunk * 0.5 / max(dt_k, 1e-4)), 2 * chunk, 1 << 20))
-        if stop.name is not None:
-            writer.checkpoint(_state_dict(st), scalars())
+    kernel_s, timed_s, timed_steps = 0.0, 0.0, 0
+    bar = _progress(progress, steps - step, R)
+    while step < steps and stop.name is None:
+        n = min(chunk, steps - step)
+        table, times = sch.table(step, n, t)
+        rec = _rec_buffers(schema, R, step, n, layout, K)
+        t0 = time.perf_counter()
+        run_chunk(layout.arrays, tnet, bnd, Dyn(sch.integ, seed, bound, table), st, rec, step, n)
+        dt_k = time.perf_counter() - t0
+        kernel_s += dt_k
+        if step > first:  # the first call may include compilation
+            timed_s, timed_steps = timed_s + dt_k, timed_steps + n
+        s0 = step
+        _append(writer, schema, rec, layout, s0, n, lambda s: times[s - s0])
+        step, t = s0 + n, float(times[n])
+        now = time.perf_counter()
+        if now - last_ckpt >= cfg.ensemble.checkpoint_every or step >= steps:
+            writer.checkpoint(_state_dict(st), {"step": step, "time": t})
+            last_ckpt = now
+        if bar is not None:
+            bar.update(n)
+            bar.set_postfix_str(f"{R * n / max(dt_k, 1e-9):.3g} replica-steps/s")
+        if auto:
+            chunk = int(min(max(1, chunk * 0.5 / max(dt_k, 1e-4)), 2 * chunk, 1 << 20))
+    if stop.name is not None:
+        writer.checkpoint(_state_dict(st), {"step": step, "time": t})
     if bar is not None:
         bar.close()
+    if timed_steps == 0:
+        timed_s, timed_steps = kernel_s, step - first
     return RunResult(os.fspath(path) if path else None, step, R, time.perf_counter() - t_wall,
-                     kernel_s, st.diverged.copy(), stop.name, writer, steps_run=step)
+                     kernel_s, st.diverged.copy(), stop.name, writer,
+                     steps_run=step - first, timed=(timed_s, timed_steps))
 
 
 def _state_dict(st: State) -> dict[str, np.ndarray]:

@@ -428,7 +428,10 @@ class HDF5Writer:
         root = _root_attrs(attrs)
         if os.path.lexists(path) and not overwrite:
             raise UserError(f"{label}: exists (use --overwrite)")
-        f = _open_for_writing(path, "w")
+        # built under a temporary name and renamed when complete, so a kill during start-up
+        # leaves either no file or a complete one (and --overwrite keeps the old file till then)
+        tmp = f"{os.fspath(path)}.partial-{os.getpid()}"
+        f = _open_for_writing(tmp, "w")
         try:
             f.attrs.update(root)
             for c in schema.cadences:
@@ -437,9 +440,11 @@ class HDF5Writer:
             for name, value in static.items():
                 _create_static(f, name, value)
             f.flush()
+            os.replace(tmp, path)
         except BaseException:
             f.close()
-            os.remove(path)  # no half-made file that would block the next attempt
+            if os.path.exists(tmp):
+                os.remove(tmp)  # no half-made file that would block the next attempt
             raise
         return cls(f, label, schema, replicas, -1, {c.group: 0 for c in schema.cadences})
 
