@@ -56,16 +56,29 @@ def cli():
 @click.option("--seed", type=int, default=None, help="Shortcut for --set ensemble.seed=N.")
 @click.option("--threads", type=int, default=None, help="Numba threads (0: all cores).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--resume", is_flag=True,
+              help="Continue OUTPUT from its last checkpoint (extend it if --steps is larger); "
+                   "start fresh if it does not exist.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Run only shard I of N (a contiguous block of replicas); merge the shards "
+                   "with `langevin-nn merge`.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: only on an interactive terminal).")
-def run(config, output, sets, replicas, steps, seed, threads, overwrite, progress):
+def run(config, output, sets, replicas, steps, seed, threads, overwrite, resume, shard,
+        progress):
     """Run the ensemble of CONFIG (a TOML file or a built-in example such as 'quickstart')."""
     from .simulate import run as run_ensemble
 
     cfg = _load(config, sets, replicas=replicas, steps=steps, seed=seed, threads=threads)
     if output is None:
         output = os.path.splitext(os.path.basename(config))[0] + ".h5"
-    res = run_ensemble(cfg, output, overwrite=overwrite, progress=progress)
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite: choose one")
+    res = run_ensemble(cfg, output, overwrite=overwrite, resume=resume,
+                       shard=_parse_shard(shard), progress=progress)
+    if res.already_done:
+        click.echo(f"{output}: already complete ({res.steps_done} steps); nothing to do", err=True)
+        return
     n_div = int(res.diverged.sum())
     click.echo(
         f"{res.path}: {res.steps_done} steps x {res.replicas} replicas in {res.wall_seconds:.1f} s "
@@ -75,11 +88,38 @@ def run(config, output, sets, replicas, steps, seed, threads, overwrite, progres
         click.echo(f"stopped by {res.stopped_by} at step {res.steps_done}; checkpoint written",
                    err=True)
         sys.exit(EXIT_SIGNAL)
-    if n_div == res.replicas:
+    if n_div == res.replicas and shard is None:
         click.echo("error: every replica diverged (see `langevin-nn info`)", err=True)
         sys.exit(EXIT_ALL_DIVERGED)
     if n_div:
         click.echo(f"warning: {n_div} of {res.replicas} replicas diverged", err=True)
+
+
+def _parse_shard(text):
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard {text}: expected I/N, e.g. 0/4") from None
+    return i, n
+
+
+@cli.command()
+@click.argument("shards", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Merged ensemble file.")
+@click.option("--copy", is_flag=True,
+              help="Write a self-contained file instead of virtual datasets over the shards.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def merge(shards, output, copy, overwrite):
+    """Merge SHARD files of one run (disjoint replica blocks covering all) into one file."""
+    from .merge import merge as merge_shards
+
+    merge_shards(list(shards), output, copy=copy, overwrite=overwrite)
+    click.echo(f"{output}: merged {len(shards)} shards"
+               f"{' (copy)' if copy else ' (virtual datasets; keep the shards beside it)'}",
+               err=True)
 
 
 @cli.command()
