@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from .errors import UserError
-from .store import STATE_GROUP, HDF5Writer, open_ensemble
+from .store import STATE_GROUP, HDF5Writer, copy_committed, open_ensemble, static_arrays
 
 _SHARD_ATTRS = ("shard_index", "shard_count")
 
@@ -73,17 +73,6 @@ def _check_open(paths: list[str], shards: list):
     return shards, R
 
 
-def _static(ens) -> dict[str, np.ndarray]:
-    cad = {c.group for c in ens.schema.cadences}
-    out = {}
-    for g in ens.groups():
-        if g in cad or g == STATE_GROUP:
-            continue
-        for v in ens.vars(g):
-            out[f"{g}/{v}"] = ens.read(f"{g}/{v}")
-    return out
-
-
 def merge(paths: list[str], out: str, *, copy: bool = False, overwrite: bool = False,
           block: int = 256) -> str:
     """Merge shard files into ``out`` (virtual datasets, or a copy); returns ``out``."""
@@ -99,11 +88,11 @@ def merge(paths: list[str], out: str, *, copy: bool = False, overwrite: bool = F
         attrs["merged_from"] = "\n".join(os.path.abspath(p) for p, _ in shards)
         schema = e0.schema
         writer = HDF5Writer.create(out, attrs=attrs, schema=schema,
-                                   replicas=np.arange(R, dtype=np.int64), static=_static(e0),
+                                   replicas=np.arange(R, dtype=np.int64), static=static_arrays(e0),
                                    overwrite=overwrite)
         try:
             if copy:
-                _copy(writer, shards, schema, block)
+                copy_committed(writer, [e for _, e in shards], block)
             else:
                 _fill_steps(writer, e0, schema)
         finally:
@@ -114,22 +103,6 @@ def merge(paths: list[str], out: str, *, copy: bool = False, overwrite: bool = F
         for _, e in shards:
             e.close()
     return out
-
-
-def _copy(writer, shards, schema, block: int) -> None:
-    e0 = shards[0][1]
-    for c in schema.cadences:
-        n = e0.entries[c.group]
-        for a in range(0, n, block):
-            b = min(n, a + block)
-            idx = slice(a, b)
-            vals = {v.name: np.concatenate([e.read(f"{c.group}/{v.name}", index=idx)
-                                            for _, e in shards], axis=0) for v in c.vars}
-            writer.append(c.group, e0.read(f"{c.group}/step", index=idx),
-                          e0.read(f"{c.group}/time", index=idx), vals)
-    states = [e.state() for _, e in shards]
-    arrays = {k: np.concatenate([s[k] for s in states], axis=0) for k in schema.state}
-    writer.checkpoint(arrays, {k: states[0][k][()] for k in schema.state_scalars})
 
 
 def _fill_steps(writer, e0, schema) -> None:

@@ -300,28 +300,36 @@ def run(cfg, path: str | os.PathLike | None = None, *, overwrite: bool = False,
         import numba
         numba.set_num_threads(min(cfg.ensemble.threads, numba.config.NUMBA_NUM_THREADS))
     layout = build_layout(cfg.network)
-    bd = build_boundary(cfg, layout)
+    bd = build_boundary(cfg, layout, generate=False)  # teacher data need a compiled kernel
     schema = build_schema(cfg, layout, bd)
     R = cfg.ensemble.replicas
     replicas = shard_replicas(R, shard)
     with _StopFlag() as stop:
         start = None
         if resume and path is not None and os.path.exists(path):
-            writer, start = _reopen(cfg, os.fspath(path), bd, replicas)
+            start = _reopen(cfg, os.fspath(path), bd, replicas)
+            overwrite = True  # a file killed before its first checkpoint is begun again
+        if start is not None:
+            writer, start = start
             if start[1] >= cfg.ensemble.steps:
                 writer.close()
                 return RunResult(os.fspath(path), start[1], len(replicas),
                                  time.perf_counter() - t_wall, 0.0, start[0].diverged.copy(),
                                  None, None, already_done=True)
+            if not bd.ready:
+                bd = build_boundary(cfg, layout)
         else:
-            static = {**layout.static(), **bd.static()}
+            static = {**layout.static(), **(bd.static() if bd.ready else {})}
             branch = branch_source(cfg, layout, replicas) if cfg.init.file else None
             attrs = file_attrs(cfg, layout, bd, R, shard)
-            if writer is None and path is not None:
+            if writer is None and path is not None:  # the file exists before any compilation
                 writer = HDF5Writer.create(os.fspath(path), attrs=attrs, schema=schema,
                                            replicas=replicas, static=static, overwrite=overwrite)
             elif writer is None:
                 writer = MemoryWriter(attrs=attrs, schema=schema, replicas=replicas, static=static)
+            if not bd.ready:
+                bd = build_boundary(cfg, layout)
+                writer.add_static(bd.static())
         try:
             if start is None:
                 st = initial_state(cfg, layout, replicas, branch)
@@ -335,7 +343,7 @@ def run(cfg, path: str | os.PathLike | None = None, *, overwrite: bool = False,
 
 def _reopen(cfg, path: str, bd: BoundaryData, replicas: np.ndarray):
     """Reopen ``path`` for --resume: check it belongs to ``cfg`` and return (writer,
-    (State, step, time)) at its last committed checkpoint."""
+    (State, step, time)) at its last committed checkpoint, or None if it has none."""
     with open_ensemble(path) as ens:
         if ens.config_hash != cfg.hash:
             raise UserError(f"{path}: made by another config (hash {ens.config_hash}, this config "
@@ -347,10 +355,8 @@ def _reopen(cfg, path: str, bd: BoundaryData, replicas: np.ndarray):
         if sha is not None and sha != bd.info.get("sha256"):
             raise UserError(f"{path}: the data file {cfg.data.path} changed since the run began "
                             "(sha256 differs)")
-        has = ens.has_checkpoint
-    if not has:
-        raise UserError(f"{path}: has no checkpoint to resume from (killed during start-up?); "
-                        "run again with --overwrite")
+        if not ens.has_checkpoint:  # killed before the first checkpoint: begin again
+            return None
     writer = HDF5Writer.resume(path)
     s = writer.reader().state()
     st = State(s["theta"].copy(), s["mom"].copy(), s["force"].copy(), replicas.copy(),

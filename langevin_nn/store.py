@@ -281,6 +281,45 @@ def _root_attrs(attrs: dict) -> dict:
     return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "created": created, **attrs}
 
 
+def _remove_stale_partials(path: str) -> None:
+    """Remove ``path.partial-PID`` files left by killed processes (PID no longer running)."""
+    import glob
+
+    for tmp in glob.glob(glob.escape(path) + ".partial-*"):
+        try:
+            pid = int(tmp.rsplit("-", 1)[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os.remove(tmp)
+        except (ValueError, PermissionError, OSError):
+            pass
+
+
+def static_arrays(ens: "Ensemble") -> dict[str, np.ndarray]:
+    """Every static array of an ensemble (network layout, data, ...), by ``group/name``."""
+    cad = {c.group for c in ens.schema.cadences}
+    return {f"{g}/{v}": ens.read(f"{g}/{v}") for g in ens.groups()
+            if g not in cad and g != STATE_GROUP for v in ens.vars(g)}
+
+
+def copy_committed(writer, sources: list["Ensemble"], block: int = 256) -> None:
+    """Append the committed entries of ``sources`` (ensembles with the same schema and steps,
+    whose replicas, concatenated in order, are the writer's) and checkpoint their state, a
+    block of ``block`` entries at a time (the whole ensemble is never in memory)."""
+    e0 = sources[0]
+    for c in writer.schema.cadences:
+        n = e0.entries[c.group]
+        for a in range(0, n, block):
+            idx = slice(a, min(n, a + block))
+            vals = {v.name: np.concatenate([e.read(f"{c.group}/{v.name}", index=idx)
+                                            for e in sources], axis=0) for v in c.vars}
+            writer.append(c.group, e0.read(f"{c.group}/step", index=idx),
+                          e0.read(f"{c.group}/time", index=idx), vals)
+    states = [e.state() for e in sources]
+    arrays = {k: np.concatenate([s[k] for s in states], axis=0) for k in writer.schema.state}
+    writer.checkpoint(arrays, {k: states[0][k][()] for k in writer.schema.state_scalars})
+
+
 # --------------------------------------------------------------------------------------------
 # In-memory writer
 
@@ -307,6 +346,15 @@ class MemoryWriter:
         for name, arr in values.items():
             blocks[name].append(arr.copy())
         self._entries[group] += step.shape[0]
+
+    def add_static(self, static: dict[str, np.ndarray]) -> None:
+        """Write static arrays after creation (before the first checkpoint: data that take
+        compilation to make, so that the file exists before any compilation starts)."""
+        new = _check_static(self.schema, static)
+        clash = [k for k in new if k in self._static]
+        if clash:
+            raise ValueError(f"static {clash[0]!r}: exists already")
+        self._static.update(new)
 
     def checkpoint(self, state, scalars) -> None:
         arrays, values = _check_checkpoint(self.schema, len(self.replicas), state, scalars)
@@ -378,6 +426,14 @@ def _growing_chunks(n_rep: int, trailing: tuple[int, ...], itemsize: int) -> tup
 
 
 def _filters(dtype) -> dict:
+    """Compression for static arrays (written once, before the file gets its final name).
+
+    Growing datasets are *not* compressed: HDF5 rewrites a whole chunk when an append lands in
+    a partly filled one, and a compressed chunk changes size and place, so a kill in the middle
+    can break entries that were already committed (seen: "filter returned failure during read"
+    after SIGKILL). An uncompressed chunk keeps its place and its committed bytes are rewritten
+    unchanged, so a kill can only spoil entries that were not committed yet. (gzip saved only
+    4-10% on float data anyway.)"""
     dtype = np.dtype(dtype)
     return dict(compression="gzip", compression_opts=1, shuffle=dtype.itemsize > 1)
 
@@ -421,15 +477,23 @@ class HDF5Writer:
     def create(cls, path, *, attrs: dict, schema: Schema, replicas: np.ndarray,
                static: dict[str, np.ndarray], overwrite: bool = False) -> "HDF5Writer":
         """Create the file with its complete layout (empty cadences, zeroed state slots, no
-        committed checkpoint), write ``attrs`` and ``static``, flush, and return a writer."""
+        committed checkpoint), write ``attrs`` and ``static``, flush, and return a writer.
+
+        The file is built under a temporary name and renamed when complete, so a kill during
+        start-up leaves either no file or a complete one (and --overwrite keeps the old file
+        until then)."""
         label = _label(path)
-        replicas = _check_replicas(replicas)
-        static = _check_static(schema, static)
-        root = _root_attrs(attrs)
         if os.path.lexists(path) and not overwrite:
             raise UserError(f"{label}: exists (use --overwrite)")
-        # built under a temporary name and renamed when complete, so a kill during start-up
-        # leaves either no file or a complete one (and --overwrite keeps the old file till then)
+        return cls._build(path, label, _root_attrs(attrs), schema, replicas, static, None)
+
+    @classmethod
+    def _build(cls, path, label, root, schema, replicas, static, fill) -> "HDF5Writer":
+        """Build a complete file at a temporary name, run ``fill(writer)`` (if given), then
+        rename it to ``path``; on any failure the temporary file is removed."""
+        replicas = _check_replicas(replicas)
+        static = _check_static(schema, static)
+        _remove_stale_partials(os.fspath(path))
         tmp = f"{os.fspath(path)}.partial-{os.getpid()}"
         f = _open_for_writing(tmp, "w")
         try:
@@ -440,41 +504,37 @@ class HDF5Writer:
             for name, value in static.items():
                 _create_static(f, name, value)
             f.flush()
+            w = cls(f, label, schema, replicas, -1, {c.group: 0 for c in schema.cadences})
+            if fill is not None:
+                fill(w)
             os.replace(tmp, path)
         except BaseException:
             f.close()
             if os.path.exists(tmp):
                 os.remove(tmp)  # no half-made file that would block the next attempt
             raise
-        return cls(f, label, schema, replicas, -1, {c.group: 0 for c in schema.cadences})
+        return w
 
     @classmethod
     def resume(cls, path) -> "HDF5Writer":
-        """Reopen for appending after the last committed checkpoint: entries appended after it
-        are discarded (every growing dataset is resized back to its committed length)."""
+        """Reopen for appending after the last committed checkpoint.
+
+        The committed entries and checkpoint are copied into a fresh file that then replaces
+        ``path`` atomically: whatever a kill left half-written after the checkpoint (entries
+        past it, a torn chunk, dangling metadata) is dropped rather than patched in place. This
+        costs one copy of the file per resume. A file with no checkpoint yet comes back empty."""
         label = _label(path)
         if not os.path.exists(path):
             raise UserError(f"{label}: no such file")
-        f = _open_for_writing(path, "r+")
+        lock = _open_for_writing(path, "r+")  # refuses a file another writer holds
         try:
-            layout = _read_layout(f, label)
-            entries = layout.entries
-            for c in layout.schema.cadences:
-                n = entries[c.group]
-                g = f[c.group]
-                for name in ("step", "time", c.dim, *(v.name for v in c.vars)):
-                    ds = g[name]
-                    ds.resize(n, axis=0 if ds.ndim == 1 else 1)
-            # repair the mirror, in case a kill fell between it and the commit flag
-            f[f"{STATE_GROUP}/committed_entries"][...] = [entries[c.group] for c in layout.schema.cadences]
-            f.flush()
-        except FormatError:
-            f.close()
-            raise
-        except _BROKEN as e:
-            f.close()
-            raise FormatError(f"{label}: not a langevin_nn ensemble file ({_h5_error(e)})") from None
-        return cls(f, label, layout.schema, layout.replicas, layout.committed, entries)
+            with open_ensemble(path) as ens:
+                root = {k: v for k, v in ens.attrs.items()}
+                fill = (lambda w: copy_committed(w, [ens])) if ens.has_checkpoint else None
+                return cls._build(path, label, root, ens.schema, ens.replicas,
+                                  static_arrays(ens), fill)
+        finally:
+            lock.close()
 
     # ---- the Writer interface
 
@@ -494,6 +554,16 @@ class HDF5Writer:
             g[name].resize(stop, axis=1)
             g[name][:, start:stop] = arr
         self._entries[group] = stop
+        self._file.flush()
+
+    def add_static(self, static: dict[str, np.ndarray]) -> None:
+        """Write static arrays after creation (before the first checkpoint: data that take
+        compilation to make, so that the file exists before any compilation starts)."""
+        self._check_open()
+        for name, value in _check_static(self.schema, static).items():
+            if name in self._file:
+                raise ValueError(f"static {name!r}: exists already")
+            _create_static(self._file, name, value)
         self._file.flush()
 
     def checkpoint(self, state, scalars) -> None:
@@ -559,7 +629,7 @@ def _scale(g: h5py.Group, name: str, data=None, *, growing_dtype=None) -> h5py.D
     if growing_dtype is not None:
         itemsize = np.dtype(growing_dtype).itemsize
         ds = g.create_dataset(name, shape=(0,), maxshape=(None,), dtype=growing_dtype,
-                              chunks=_growing_chunks(1, (), itemsize)[1:], **_filters(growing_dtype))
+                              chunks=_growing_chunks(1, (), itemsize)[1:])
     else:
         ds = g.create_dataset(name, data=_to_h5(data))
     ds.make_scale(name)
@@ -587,7 +657,7 @@ def _create_cadence(f: h5py.File, schema: Schema, c: Cadence, replicas: np.ndarr
     for name, dtype, doc in (("step", np.int64, "steps done when the entry was taken"),
                              ("time", np.float64, "physical time when the entry was taken")):
         ds = g.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype,
-                              chunks=_growing_chunks(1, (), 8)[1:], **_filters(dtype))
+                              chunks=_growing_chunks(1, (), 8)[1:])
         ds.attrs["description"] = doc
         _attach(ds, [axis])
     for v in c.vars:
@@ -596,7 +666,7 @@ def _create_cadence(f: h5py.File, schema: Schema, c: Cadence, replicas: np.ndarr
         ds = g.create_dataset(
             v.name, shape=(len(replicas), 0, *trailing), dtype=dtype,
             maxshape=(len(replicas), None, *(t if t > 0 else None for t in trailing)),
-            chunks=_growing_chunks(len(replicas), trailing, dtype.itemsize), **_filters(dtype))
+            chunks=_growing_chunks(len(replicas), trailing, dtype.itemsize))
         ds.attrs["description"] = v.doc
         ds.attrs["coordinates"] = "step time"
         _attach(ds, [rep, axis, *(coords[d] for d in v.dims)])

@@ -45,6 +45,7 @@ class BoundaryData:
     teacher: Layout | None = None
     teacher_theta: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    ready: bool = True  # False: teacher data not generated yet (shapes only)
 
     def static(self) -> dict[str, np.ndarray]:
         """Arrays to store in the ensemble file (group ``data``)."""
@@ -182,16 +183,25 @@ def _digits_source(cfg, widths) -> BoundaryData:
     return BoundaryData(X, Y, Xp, Yp, False, info={"source": "digits"})
 
 
-def build_boundary(cfg, layout: Layout) -> BoundaryData:
-    """The training set, probe set and teacher of a run (validated against the network)."""
+def build_boundary(cfg, layout: Layout, generate: bool = True) -> BoundaryData:
+    """The training set, probe set and teacher of a run (validated against the network).
+
+    With ``generate=False`` teacher-student data are not made (that takes a compiled kernel):
+    the arrays have their final shapes but are zero and ``ready`` is False; file and digits
+    data are always loaded."""
     src = cfg.data.source
     if src == "file":
         return _file_source(cfg, layout.widths)
     if src == "digits":
         return _digits_source(cfg, layout.widths)
-    lay, theta = teacher_layout_and_params(cfg)
     P = 0 if cfg.data.online else cfg.data.n_train
+    info = {"source": "teacher", "online": bool(cfg.data.online)}
+    if not generate:
+        n0, nm = layout.widths[0], layout.widths[-1]
+        K = cfg.data.n_probe
+        return BoundaryData(np.zeros((P, n0)), np.zeros((P, nm)), np.zeros((K, n0)),
+                            np.zeros((K, nm)), bool(cfg.data.online), info=info, ready=False)
+    lay, theta = teacher_layout_and_params(cfg)
     X, Y = teacher_set(cfg, lay, theta, P, streams.TRAIN_X, streams.TRAIN_LABEL)
     Xp, Yp = teacher_set(cfg, lay, theta, cfg.data.n_probe, streams.PROBE_X, streams.PROBE_LABEL)
-    info = {"source": "teacher", "online": bool(cfg.data.online)}
     return BoundaryData(X, Y, Xp, Yp, bool(cfg.data.online), lay, theta, info)
