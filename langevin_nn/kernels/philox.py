@@ -1,0 +1,332 @@
+"""Philox4x32-10 counter-based random numbers for the Numba kernels.
+
+Every random number of a run is a pure function of ``(seed, stream, replica, step, counter)``
+(see "Randomness contract" in ``docs/architecture.md``), computed by the Philox4x32-10 bijection
+of Salmon, Moraes, Dror and Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC11 (2011),
+https://doi.org/10.1145/2063384.2063405 (the generator of the Random123 library):
+
+* key ``(k0, k1) = (seed & 0xffffffff, seed >> 32)``;
+* counter ``(c0, c1, c2, c3) = (counter, step & 0xffffffff, (step >> 32) & 0xffff | stream << 16,
+  replica)``;
+* one block = four 32-bit words ``x0..x3``; block ``c`` gives Gaussians ``2c`` and ``2c + 1``;
+  uniform index ``i`` in ``[0, P)`` is word ``i % 4`` of block ``i // 4`` mapped by
+  ``(x * P) >> 32``.
+
+``langevin_nn.rng`` holds a NumPy twin of everything here (same words and indices bit for bit,
+Gaussians to round-off); the tests check both against Random123's known-answer vectors.
+
+Integer arithmetic
+------------------
+All integer work is done in ``np.uint64`` with ``np.uint64`` constants: Numba types mixed
+``int64``/``uint64`` arithmetic as ``float64``, which silently destroys the low bits. The 32-bit
+words are held in ``uint64`` values below ``2**32``; the 32x32 -> 64-bit products of a Philox round
+then fit exactly, and LLVM lowers them to ``vpmuludq`` when it vectorises.
+
+Gaussians (Box-Muller without libm)
+-----------------------------------
+Per block, ``u1 = (((x0 << 32 | x1) >> 11) + 1) * 2**-53`` in ``(0, 1]`` and
+``u2 = ((x2 << 32 | x3) >> 11) * 2**-53`` in ``[0, 1)``, and
+
+    g0 = r cos(2 pi u2),   g1 = r sin(2 pi u2),   r = sqrt(-2 log u1).
+
+``log`` and ``sin``/``cos`` are *not* libm calls: Numba has no vector math library (no SVML), so a
+libm call keeps a loop scalar and caps the rate near 0.07e9 Gaussians/s per core. Instead
+
+* ``log_poly``: exponent/mantissa split by bit manipulation of the float64 (``u = m 2**k`` with
+  ``m`` in ``[sqrt(1/2), sqrt(2))``), then ``log m = 2 s + s R(s**2)``, ``s = (m - 1)/(m + 1)``,
+  ``|s| <= 0.1716``, with the degree-7 minimax ``R`` of fdlibm's ``e_log.c`` (approximation error
+  below ``2**-58.45``), and ``k log 2`` with fdlibm's two-part ``log 2`` (``k * LN2_HI`` is
+  exact). Relative error about 1 ulp (the tests ask for 5e-15 against ``np.log``).
+* ``cos_sin_2pi``: the 53-bit integer ``j`` of ``u2 = j 2**-53`` is split exactly, in integer
+  arithmetic, into the nearest quarter turn ``q`` and a remainder ``|i| <= 2**50``; then
+  ``x = 2 pi i 2**-53`` lies in ``[-pi/4, pi/4]``, where fdlibm's minimax kernels ``k_sin.c`` and
+  ``k_cos.c`` (approximation errors below ``2**-58``) give ``sin x`` and ``cos x``; a branch-free
+  swap and sign-bit flips map quadrant ``q`` back. Absolute error about 1e-16.
+* ``sqrt`` is a single vectorisable instruction and is used as is.
+
+The hot helpers are compiled with ``inline="always"`` (Numba-IR inlining): otherwise LLVM keeps
+``philox4x32_10`` and ``box_muller`` as calls (too large for its inliner, and cached helpers are
+linked as object code), and a call in a loop body prevents vectorisation. After inlining, the code
+is straight-line (selects, no branches, no calls), so loops over counters vectorise.
+
+Throughput (2-core Xeon with AVX-512, LLVM's default preference for 256-bit vectors): about
+0.4e9 Gaussians/s per core in ``gaussian_throughput_kernel``, 0.35e9/s in ``fill_gaussian`` into
+float64 and 0.45e9/s into float32, against 0.07e9/s per core with libm ``log``/``cos``/``sin``.
+Philox alone takes about 5 cycles per block (20 ``vpmuludq`` plus shifts and xors, on the same two
+vector ports as the floating-point work); ``log``, ``sin``/``cos`` and ``sqrt`` take about 8 more.
+Letting LLVM use 512-bit vectors (process-wide, e.g. ``NUMBA_CPU_FEATURES=<host features>,
+-prefer-256-bit``) gives about 1.3x more.
+
+Tails: since ``u1 >= 2**-53``, ``|g| <= r_max = sqrt(2 * 53 * log 2) = 8.57``. The probability mass
+of a true Gaussian beyond 8.57 is ``1.0e-17`` per number, i.e. the truncation is invisible for any
+feasible sample size. (The smallest nonzero radius is ``sqrt(2 * 2**-53) = 1.5e-8`` and the grid of
+``u1`` is uniform with spacing ``2**-53``: the distribution is exact Box-Muller of the 53-bit
+discretised uniforms.)
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from .options import jit, pjit
+
+_U = np.uint64
+
+#: Philox4x32 multipliers and Weyl (key schedule) constants (Salmon et al. 2011, Random123).
+PHILOX_M0 = _U(0xD2511F53)
+PHILOX_M1 = _U(0xCD9E8D57)
+PHILOX_W0 = _U(0x9E3779B9)
+PHILOX_W1 = _U(0xBB67AE85)
+
+_MASK32 = _U(0xFFFFFFFF)
+_MASK16 = _U(0xFFFF)
+_SH32 = _U(32)
+_SH16 = _U(16)
+_SH11 = _U(11)
+_ONE = _U(1)
+
+#: 2**-53: spacing of the 53-bit uniforms.
+TWO_M53 = 2.0 ** -53
+
+#: Pairs per buffer pass of :func:`fill_gaussian`.
+_CHUNK = 256
+#: :func:`fill_gaussian` interleaves through a buffer when LLVM prefers 256-bit vectors (its
+#: default on AVX-512 CPUs); with 512-bit vectors everywhere the direct loop is faster.
+_BUFFERED_FILL = "-prefer-256-bit" not in (numba.config.CPU_FEATURES or "")
+
+#: Stream used by :func:`gaussian_throughput_kernel` (NOISE in the table of the contract).
+_BENCH_STREAM = 3
+
+# log 2 in two parts (fdlibm e_log.c): LN2_HI has 21 trailing zero bits, so k * LN2_HI is exact.
+LN2_HI = 6.93147180369123816490e-01   # 0x3fe62e42 fee00000
+LN2_LO = 1.90821492927058770002e-10   # 0x3dea39ef 35793c76
+# log(1 + f) = 2 s + s R(s^2), s = f / (2 + f): minimax R on |s| <= 0.1716, |error| < 2**-58.45
+# (fdlibm e_log.c, Lg1..Lg7).
+LG1 = 6.666666666666735130e-01        # 0x3FE55555 55555593
+LG2 = 3.999999999940941908e-01        # 0x3FD99999 9997FA04
+LG3 = 2.857142874366239149e-01        # 0x3FD24924 94229359
+LG4 = 2.222219843214978396e-01        # 0x3FCC71C5 1D8E78AF
+LG5 = 1.818357216161805012e-01        # 0x3FC74664 96CB03DE
+LG6 = 1.531383769920937332e-01        # 0x3FC39A09 D078C69F
+LG7 = 1.479819860511658591e-01        # 0x3FC2F112 DF3E5244
+# sin x = x + x^3 (S1 + x^2 S2 + ... + x^10 S6) on |x| <= pi/4, |sin x / x - poly| < 2**-58
+# (fdlibm k_sin.c).
+S1 = -1.66666666666666324348e-01      # 0xBFC55555 55555549
+S2 = 8.33333333332248946124e-03       # 0x3F811111 1110F8A6
+S3 = -1.98412698298579493134e-04      # 0xBF2A01A0 19C161D5
+S4 = 2.75573137070700676789e-06       # 0x3EC71DE3 57B1FE7D
+S5 = -2.50507602534068634195e-08      # 0xBE5AE5E6 8A2B9CEB
+S6 = 1.58969099521155010221e-10       # 0x3DE5D93A 5ACFD57C
+# cos x = 1 - x^2/2 + x^4 (C1 + x^2 C2 + ... + x^10 C6) on |x| <= pi/4, error < 2**-58
+# (fdlibm k_cos.c).
+C1 = 4.16666666666666019037e-02       # 0x3FA55555 5555554C
+C2 = -1.38888888888741095749e-03      # 0xBF56C16C 16C15177
+C3 = 2.48015872894767294178e-05       # 0x3EFA01A0 19CB1590
+C4 = -2.75573143513906633035e-07      # 0xBE927E4F 809C52AD
+C5 = 2.08757232129817482790e-09       # 0x3E21EE9E BDB4B1C4
+C6 = -1.13596475577881948265e-11      # 0xBDA8FAE9 BE8838D4
+
+#: 2 pi / 2**53: the angle of one step of the 53-bit grid of u2.
+TWO_PI_M53 = 2.0 * math.pi * TWO_M53
+
+#: float64 bit pattern of sqrt(1/2): mantissas are reduced to [sqrt(1/2), sqrt(2)).
+_SQRT_HALF_BITS = np.int64(np.array([math.sqrt(0.5)]).view(np.int64)[0])
+_HALF_QUARTER = np.int64(1 << 50)     # half a quarter turn in units of 2**-53
+_SIGN = 62                            # (2 << 62) is the float64 sign bit
+
+#: Largest |g| that the Box-Muller transform can return (u1 >= 2**-53).
+GAUSS_MAX = math.sqrt(2.0 * 53.0 * math.log(2.0))
+
+
+# --------------------------------------------------------------------------- Philox4x32-10
+@jit(inline="always")
+def _round(c0, c1, c2, c3, k0, k1):
+    p0 = PHILOX_M0 * c0
+    p1 = PHILOX_M1 * c2
+    return ((p1 >> _SH32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _SH32) ^ c3 ^ k1, p0 & _MASK32)
+
+
+@jit(inline="always")
+def philox4x32_10(c0, c1, c2, c3, k0, k1):
+    """Philox4x32 with 10 rounds: counter words ``c0..c3``, key words ``k0, k1`` (each taken
+    modulo 2**32) -> tuple of four ``np.uint64`` words below 2**32 (Random123 ``philox4x32_R(10)``)."""
+    c0 = _U(c0) & _MASK32
+    c1 = _U(c1) & _MASK32
+    c2 = _U(c2) & _MASK32
+    c3 = _U(c3) & _MASK32
+    k0 = _U(k0) & _MASK32
+    k1 = _U(k1) & _MASK32
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & _MASK32
+    k1 = (k1 + PHILOX_W1) & _MASK32
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & _MASK32
+    k1 = (k1 + PHILOX_W1) & _MASK32
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & _MASK32
+    k1 = (k1 + PHILOX_W1) & _MASK32
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & _MASK32
+    k1 = (k1 + PHILOX_W1) & _MASK32
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & _MASK32
+    k1 = (k1 + PHILOX_W1) & _MASK32
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & _MASK32
+    k1 = (k1 + PHILOX_W1) & _MASK32
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & _MASK32
+    k1 = (k1 + PHILOX_W1) & _MASK32
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & _MASK32
+    k1 = (k1 + PHILOX_W1) & _MASK32
+    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + PHILOX_W0) & _MASK32
+    k1 = (k1 + PHILOX_W1) & _MASK32
+    return _round(c0, c1, c2, c3, k0, k1)
+
+
+@jit(inline="always")
+def block(seed, stream, replica, step, counter):
+    """Block ``counter`` of ``(seed, stream, replica, step)``: four ``np.uint64`` words < 2**32.
+
+    ``seed`` is an unsigned 64-bit integer (pass ``np.uint64``); ``step < 2**48``,
+    ``stream < 2**16``, ``replica < 2**32``, ``counter < 2**32``."""
+    s = _U(seed)
+    st = _U(step)
+    return philox4x32_10(_U(counter), st & _MASK32,
+                         ((st >> _SH32) & _MASK16) | (_U(stream) << _SH16), _U(replica),
+                         s & _MASK32, s >> _SH32)
+
+
+# --------------------------------------------------------------------------- log, sin, cos
+@jit(inline="always")
+def log_poly(x):
+    """Natural log of a positive normal float64 without libm: ``x = m 2**k`` with ``m`` in
+    ``[sqrt(1/2), sqrt(2))`` by bit manipulation, ``log m = 2 s + s R(s**2)``,
+    ``s = (m - 1)/(m + 1)``, with fdlibm's minimax ``R``. Relative error about 1 ulp."""
+    ix = np.float64(x).view(np.int64)
+    k = (ix - _SQRT_HALF_BITS) >> 52
+    f = np.int64(ix - (k << 52)).view(np.float64) - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    r = z * (LG1 + z * (LG2 + z * (LG3 + z * (LG4 + z * (LG5 + z * (LG6 + z * LG7))))))
+    fk = np.float64(k)
+    return fk * LN2_HI + ((s + s) + (s * r + fk * LN2_LO))
+
+
+@jit(inline="always")
+def cos_sin_2pi(j):
+    """``(cos(2 pi u), sin(2 pi u))`` for ``u = j * 2**-53``, ``0 <= j < 2**53`` (int64), without
+    libm and without branches: ``j = q 2**51 + i`` with the nearest quarter turn ``q`` and
+    ``|i| <= 2**50`` (exact integer arithmetic), ``x = 2 pi i 2**-53`` in ``[-pi/4, pi/4]``,
+    fdlibm's minimax ``sin``/``cos`` kernels, then a quadrant swap and sign flips. Absolute
+    error about 1e-16."""
+    j = np.int64(j)
+    q = (j + _HALF_QUARTER) >> 51
+    x = np.float64(j - (q << 51)) * TWO_PI_M53
+    z = x * x
+    sn = x + (x * z) * (S1 + z * (S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)))))
+    cs = (1.0 - 0.5 * z) + (z * z) * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6)))))
+    swap = (q & 1) == 1
+    a = sn if swap else cs
+    b = cs if swap else sn
+    # cos flips sign in quadrants 1, 2; sin in quadrants 2, 3 (q = 4 is quadrant 0)
+    ca = np.int64(np.float64(a).view(np.int64) ^ (((q + 1) & 2) << _SIGN))
+    sb = np.int64(np.float64(b).view(np.int64) ^ ((q & 2) << _SIGN))
+    return ca.view(np.float64), sb.view(np.float64)
+
+
+@jit(inline="always")
+def box_muller(x0, x1, x2, x3):
+    """Two Gaussians from the four words of one block (see the module docstring)."""
+    u1 = np.float64(np.int64((((x0 << _SH32) | x1) >> _SH11) + _ONE)) * TWO_M53
+    j = np.int64(((x2 << _SH32) | x3) >> _SH11)
+    r = np.sqrt(-2.0 * log_poly(u1))
+    c, s = cos_sin_2pi(j)
+    return r * c, r * s
+
+
+# --------------------------------------------------------------------------- public draws
+@jit(inline="always")
+def gauss_pair(seed, stream, replica, step, counter):
+    """Gaussians ``2 counter`` and ``2 counter + 1`` of ``(seed, stream, replica, step)``."""
+    x0, x1, x2, x3 = block(seed, stream, replica, step, counter)
+    return box_muller(x0, x1, x2, x3)
+
+
+@jit
+def fill_gaussian(seed, stream, replica, step, out, scale):
+    """``out[i] = scale * (Gaussian i)`` for a 1-d float32/float64 array (computed in float64)."""
+    n = out.size
+    npair = n // 2
+    if _BUFFERED_FILL and npair > 0:
+        # Pairs go first to two contiguous halves of a small buffer, then are interleaved into
+        # ``out``: storing (g0, g1) interleaved straight from a 256-bit vector loop makes LLVM
+        # emit 512-bit shuffles on AVX-512 CPUs, which halves the ports available to the whole
+        # loop (float64: 0.29e9 -> 0.35e9 Gaussians/s per core with the buffer).
+        w = min(_CHUNK, npair)
+        buf = np.empty(2 * w, dtype=out.dtype)
+        for c0 in range(0, npair, w):
+            m = min(w, npair - c0)
+            for k in range(m):
+                g0, g1 = gauss_pair(seed, stream, replica, step, c0 + k)
+                buf[k] = scale * g0
+                buf[w + k] = scale * g1
+            for k in range(m):
+                out[2 * (c0 + k)] = buf[k]
+                out[2 * (c0 + k) + 1] = buf[w + k]
+    else:
+        for c in range(npair):
+            g0, g1 = gauss_pair(seed, stream, replica, step, c)
+            out[2 * c] = scale * g0
+            out[2 * c + 1] = scale * g1
+    if n % 2 == 1:
+        g0, g1 = gauss_pair(seed, stream, replica, step, npair)
+        out[n - 1] = scale * g0
+
+
+@jit(inline="always")
+def uniform_index(seed, stream, replica, step, i, n):
+    """Uniform index number ``i`` in ``[0, n)`` (``n < 2**32``): word ``i % 4`` of block
+    ``i // 4`` mapped by ``(x * n) >> 32``; returns int64."""
+    w = block(seed, stream, replica, step, i // 4)
+    return np.int64((w[i % 4] * _U(n)) >> _SH32)
+
+
+@jit
+def fill_indices(seed, stream, replica, step, out, n):
+    """``out[i] = uniform_index(..., i, n)`` for a 1-d int64 array, one block per four indices."""
+    m = out.size
+    un = _U(n)
+    nb = m // 4
+    for b in range(nb):
+        x0, x1, x2, x3 = block(seed, stream, replica, step, b)
+        out[4 * b] = np.int64((x0 * un) >> _SH32)
+        out[4 * b + 1] = np.int64((x1 * un) >> _SH32)
+        out[4 * b + 2] = np.int64((x2 * un) >> _SH32)
+        out[4 * b + 3] = np.int64((x3 * un) >> _SH32)
+    rest = m - 4 * nb
+    if rest > 0:
+        w = block(seed, stream, replica, step, nb)
+        for j in range(rest):
+            out[4 * nb + j] = np.int64((w[j] * un) >> _SH32)
+
+
+# --------------------------------------------------------------------------- benchmark
+@pjit
+def gaussian_throughput_kernel(seed, n_per_replica, replicas):
+    """Benchmark: draw ``n_per_replica`` Gaussians (NOISE stream, step 0) for each of
+    ``replicas`` replicas in parallel; returns the per-replica sums (float64[replicas])."""
+    out = np.zeros(replicas)
+    npair = n_per_replica // 2
+    for r in prange(replicas):
+        acc = 0.0
+        for c in range(npair):
+            g0, g1 = gauss_pair(seed, _BENCH_STREAM, r, 0, c)
+            acc += g0 + g1
+        out[r] = acc
+    return out

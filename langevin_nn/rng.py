@@ -1,0 +1,225 @@
+"""Stream ids of the randomness contract and a NumPy twin of the Philox generator.
+
+Every random number of a run is a pure function of ``(seed, stream, replica, step, counter)``
+(``docs/architecture.md``, "Randomness contract"), computed by Philox4x32-10: J. K. Salmon,
+M. A. Moraes, R. O. Dror and D. E. Shaw, "Parallel random numbers: as easy as 1, 2, 3",
+Proceedings of SC11 (2011), https://doi.org/10.1145/2063384.2063405.
+
+* key ``(k0, k1) = (seed & 0xffffffff, seed >> 32)`` (seed: unsigned 64-bit integer);
+* counter ``(c0, c1, c2, c3) = (counter, step & 0xffffffff, (step >> 32) & 0xffff | stream << 16,
+  replica)``: ``step < 2**48``, ``stream < 2**16``, ``replica < 2**32``, ``counter < 2**32``;
+* block ``c`` (four 32-bit words) gives Gaussians ``2c`` and ``2c + 1`` by Box-Muller;
+* uniform index ``i`` in ``[0, P)`` is word ``i % 4`` of block ``i // 4`` mapped by
+  ``(x * P) >> 32``.
+
+The kernels (``langevin_nn.kernels.philox``) compute the same things inside Numba loops. This
+module is the reference: pure NumPy, vectorised over counters, used by reference implementations
+and tests. Words and indices agree with the kernels bit for bit; Gaussians agree to round-off
+(the kernels may fuse multiply-adds), because both use the same libm-free polynomial arithmetic
+(see the kernel module's docstring): fdlibm's minimax kernels for ``log`` on
+``[sqrt(1/2), sqrt(2))`` and ``sin``/``cos`` on ``[-pi/4, pi/4]`` after exact reductions.
+Since ``u1 >= 2**-53``, ``|g| <= sqrt(2 * 53 * log 2) = 8.57``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# --------------------------------------------------------------------------- stream ids
+#: Initial parameters (per replica, step 0): Gaussian i -> parameter i.
+INIT = 1
+#: Minibatch indices of a step (per replica).
+BATCH = 2
+#: Thermal noise of a step (per replica): Gaussian i -> parameter i.
+NOISE = 3
+#: Fresh inputs of online data (per replica and step): Gaussian b*N_0 + j.
+ONLINE_X = 4
+#: Label noise of online data (per replica and step).
+ONLINE_LABEL = 5
+#: Teacher parameters (shared: replica 0, step 0).
+TEACHER = 16
+#: Training inputs (shared): Gaussian p*N_0 + j.
+TRAIN_X = 17
+#: Label noise of the training set (shared).
+TRAIN_LABEL = 18
+#: Probe inputs (shared).
+PROBE_X = 19
+#: Label noise of the probe set (shared).
+PROBE_LABEL = 20
+
+#: Stream name -> id, as in the table of ``docs/architecture.md``.
+STREAMS = {
+    "INIT": INIT,
+    "BATCH": BATCH,
+    "NOISE": NOISE,
+    "ONLINE_X": ONLINE_X,
+    "ONLINE_LABEL": ONLINE_LABEL,
+    "TEACHER": TEACHER,
+    "TRAIN_X": TRAIN_X,
+    "TRAIN_LABEL": TRAIN_LABEL,
+    "PROBE_X": PROBE_X,
+    "PROBE_LABEL": PROBE_LABEL,
+}
+
+#: Streams drawn with replica 0 and step 0 (shared by all replicas).
+SHARED_STREAMS = frozenset({TEACHER, TRAIN_X, TRAIN_LABEL, PROBE_X, PROBE_LABEL})
+
+# --------------------------------------------------------------------------- constants
+_U = np.uint64
+PHILOX_M0 = _U(0xD2511F53)
+PHILOX_M1 = _U(0xCD9E8D57)
+PHILOX_W0 = _U(0x9E3779B9)
+PHILOX_W1 = _U(0xBB67AE85)
+_MASK32 = _U(0xFFFFFFFF)
+
+TWO_M53 = 2.0 ** -53
+TWO_PI_M53 = 2.0 * math.pi * TWO_M53
+#: Largest |g| the Box-Muller transform can return (u1 >= 2**-53).
+GAUSS_MAX = math.sqrt(2.0 * 53.0 * math.log(2.0))
+
+# fdlibm e_log.c / k_sin.c / k_cos.c (the same constants as the kernels).
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+      2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+      1.479819860511658591e-01)
+S = (-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
+     2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10)
+C = (4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05,
+     -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11)
+_SQRT_HALF_BITS = np.int64(np.array([math.sqrt(0.5)]).view(np.int64)[0])
+
+
+def _horner(z, coeffs):
+    p = np.full_like(z, coeffs[-1])
+    for c in coeffs[-2::-1]:
+        p = p * z + c
+    return p
+
+
+# --------------------------------------------------------------------------- Philox4x32-10
+def philox4x32_10(ctr, key):
+    """Philox4x32-10 of many counters under one key.
+
+    ``ctr``: unsigned integers of shape ``(4, n)`` (or ``(4,)``), the counter words ``c0..c3``;
+    ``key``: ``(k0, k1)``. Words are taken modulo 2**32. Returns a ``uint64`` array of the shape
+    of ``ctr`` holding the four output words (each below 2**32), the same as Random123's
+    ``philox4x32_R(10, ctr, key)``.
+    """
+    ctr = np.asarray(ctr, dtype=np.uint64)
+    if ctr.shape[0] != 4:
+        raise ValueError(f"ctr must have shape (4, n), got {ctr.shape}")
+    c0, c1, c2, c3 = (ctr[i] & _MASK32 for i in range(4))
+    k0 = _U(int(key[0]) & 0xFFFFFFFF)
+    k1 = _U(int(key[1]) & 0xFFFFFFFF)
+    for r in range(10):
+        if r:
+            k0 = (k0 + PHILOX_W0) & _MASK32
+            k1 = (k1 + PHILOX_W1) & _MASK32
+        p0 = PHILOX_M0 * c0
+        p1 = PHILOX_M1 * c2
+        c0, c1, c2, c3 = (p1 >> _U(32)) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _U(32)) ^ c3 ^ k1, p0 & _MASK32
+    return np.stack([c0, c1, c2, c3])
+
+
+def _check(seed, stream, replica, step):
+    seed, stream, replica, step = int(seed), int(stream), int(replica), int(step)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an unsigned 64-bit integer, got {seed}")
+    if not 0 <= stream < 2**16:
+        raise ValueError(f"stream must be in [0, 2**16), got {stream}")
+    if not 0 <= replica < 2**32:
+        raise ValueError(f"replica must be in [0, 2**32), got {replica}")
+    if not 0 <= step < 2**48:
+        raise ValueError(f"step must be in [0, 2**48), got {step}")
+    return seed, stream, replica, step
+
+
+def blocks(seed, stream, replica, step, counters):
+    """Blocks ``counters`` (integers in ``[0, 2**32)``, any 1-d array-like) of
+    ``(seed, stream, replica, step)``: ``uint64`` array of shape ``(4, len(counters))``."""
+    seed, stream, replica, step = _check(seed, stream, replica, step)
+    counters = np.asarray(counters).reshape(-1)
+    if counters.size and (counters.min() < 0 or counters.max() >= 2**32):
+        raise ValueError("counters must be in [0, 2**32)")
+    counters = counters.astype(np.uint64)
+    n = counters.size
+    ctr = np.empty((4, n), dtype=np.uint64)
+    ctr[0] = counters
+    ctr[1] = step & 0xFFFFFFFF
+    ctr[2] = ((step >> 32) & 0xFFFF) | (stream << 16)
+    ctr[3] = replica
+    return philox4x32_10(ctr, (seed & 0xFFFFFFFF, seed >> 32))
+
+
+# --------------------------------------------------------------------------- log, sin, cos
+def log_poly(x):
+    """Natural log of positive normal float64 values without libm (the kernels' arithmetic):
+    ``x = m 2**k``, ``m`` in ``[sqrt(1/2), sqrt(2))``, ``log m = 2 s + s R(s**2)``,
+    ``s = (m - 1)/(m + 1)``."""
+    x = np.asarray(x, dtype=np.float64)
+    ix = x.view(np.int64)
+    k = (ix - _SQRT_HALF_BITS) >> 52
+    f = (ix - (k << 52)).view(np.float64) - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    r = z * _horner(z, LG)
+    fk = k.astype(np.float64)
+    return fk * LN2_HI + ((s + s) + (s * r + fk * LN2_LO))
+
+
+def cos_sin_2pi(j):
+    """``(cos(2 pi u), sin(2 pi u))`` for ``u = j * 2**-53``, ``j`` integers in ``[0, 2**53)``,
+    by the kernels' arithmetic (exact quarter-turn reduction, minimax polynomials)."""
+    j = np.asarray(j, dtype=np.int64)
+    q = (j + (1 << 50)) >> 51
+    x = (j - (q << 51)).astype(np.float64) * TWO_PI_M53
+    z = x * x
+    sn = x + (x * z) * _horner(z, S)
+    cs = (1.0 - 0.5 * z) + (z * z) * _horner(z, C)
+    swap = (q & 1) == 1
+    a = np.where(swap, sn, cs)
+    b = np.where(swap, cs, sn)
+    a = np.where(((q + 1) & 2) != 0, -a, a)        # cos: quadrants 1, 2
+    b = np.where((q & 2) != 0, -b, b)              # sin: quadrants 2, 3
+    return a, b
+
+
+def box_muller(words):
+    """Gaussian pairs from blocks: ``words`` of shape ``(4, n)`` -> ``(g0, g1)``, each ``(n,)``."""
+    x0, x1, x2, x3 = (np.asarray(w, dtype=np.uint64) for w in words)
+    u1 = ((((x0 << _U(32)) | x1) >> _U(11)) + _U(1)).astype(np.int64).astype(np.float64) * TWO_M53
+    j = (((x2 << _U(32)) | x3) >> _U(11)).astype(np.int64)
+    r = np.sqrt(-2.0 * log_poly(u1))
+    c, s = cos_sin_2pi(j)
+    return r * c, r * s
+
+
+# --------------------------------------------------------------------------- draws
+def gaussians(seed, stream, replica, step, n, offset=0):
+    """Gaussians number ``offset .. offset + n - 1`` of ``(seed, stream, replica, step)`` as a
+    float64 array of shape ``(n,)``. ``offset`` must be even (pairs come from one block)."""
+    n, offset = int(n), int(offset)
+    if offset % 2 or offset < 0 or n < 0:
+        raise ValueError(f"offset must be even and non-negative and n >= 0, got {offset}, {n}")
+    nb = (n + 1) // 2
+    c0 = offset // 2
+    g0, g1 = box_muller(blocks(seed, stream, replica, step, np.arange(c0, c0 + nb, dtype=np.uint64)))
+    out = np.empty(2 * nb)
+    out[0::2] = g0
+    out[1::2] = g1
+    return out[:n]
+
+
+def indices(seed, stream, replica, step, n, P):
+    """Uniform indices number ``0 .. n - 1`` in ``[0, P)`` of ``(seed, stream, replica, step)``
+    (``0 < P < 2**32``): int64 array of shape ``(n,)``; index ``i`` is word ``i % 4`` of block
+    ``i // 4`` mapped by ``(x * P) >> 32``."""
+    n, P = int(n), int(P)
+    if not 0 < P < 2**32:
+        raise ValueError(f"P must be in (0, 2**32), got {P}")
+    nb = (n + 3) // 4
+    w = blocks(seed, stream, replica, step, np.arange(nb, dtype=np.uint64))
+    words = w.T.reshape(-1)[:n]
+    return ((words * _U(P)) >> _U(32)).astype(np.int64)

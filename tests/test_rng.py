@@ -1,0 +1,311 @@
+"""Philox4x32-10 random numbers: known answers, kernel/twin agreement, the libm-free log and
+sin/cos, statistics, and stream separation (``langevin_nn.kernels.philox``, ``langevin_nn.rng``)."""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+from langevin_nn import rng
+from langevin_nn.kernels import philox
+
+U64 = np.uint64
+
+# Random123 known-answer vectors, "philox4x32 10" lines: counter (4 words), key (2 words),
+# expected output (4 words). The first three are the vectors of Random123's tests/kat_vectors
+# (zero, all-ones, and the pi-digit counter/key). The last three are from the longer table of
+# single-bit and pi-digit inputs in Random123's examples/kat_vectors, as mirrored in the
+# repository girving/random123-manual.
+KAT = [
+    ((0x00000000, 0x00000000, 0x00000000, 0x00000000), (0x00000000, 0x00000000),
+     (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF, 0xFFFFFFFF),
+     (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    ((0x00000001, 0x00000000, 0x00000000, 0x00000000), (0x00000001, 0x00000000),
+     (0xAC08141B, 0xDFC5CCBE, 0x79C07A47, 0xA7F66093)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0x00000000, 0xFFFFFFFF),
+     (0x08F7720C, 0x845EE9E0, 0x502CCD3D, 0xA9A00E27)),
+    ((0x00000000, 0x00000000, 0x00000000, 0x80000000), (0x00000000, 0x80000000),
+     (0xF7A0B371, 0xE51DC93D, 0x56CE135D, 0x1D4B5580)),
+]
+
+# (seed, stream, replica, step): large seeds (> 2**32), large steps (> 2**32), replicas > 0.
+CASES = [
+    (0, rng.INIT, 0, 0),
+    (12345, rng.NOISE, 3, 17),
+    (2**32 + 7, rng.BATCH, 1, 2**32 + 5),
+    (0xFEDCBA9876543210, rng.TRAIN_X, 0, 0),
+    (2**64 - 1, rng.ONLINE_LABEL, 2**32 - 1, 2**48 - 1),
+]
+
+
+# ------------------------------------------------------------------ small njit drivers (no cache)
+@numba.njit
+def _k_blocks(seed, stream, replica, step, counters):
+    out = np.empty((4, counters.size), dtype=np.uint64)
+    for i in range(counters.size):
+        w = philox.block(seed, stream, replica, step, counters[i])
+        out[0, i], out[1, i], out[2, i], out[3, i] = w
+    return out
+
+
+@numba.njit
+def _k_log(x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = philox.log_poly(x[i])
+    return out
+
+
+@numba.njit
+def _k_cos_sin(j):
+    c = np.empty(j.size)
+    s = np.empty(j.size)
+    for i in range(j.size):
+        c[i], s[i] = philox.cos_sin_2pi(j[i])
+    return c, s
+
+
+def _kernel_gaussians(seed, stream, replica, step, n, dtype=np.float64, scale=1.0):
+    out = np.empty(n, dtype=dtype)
+    philox.fill_gaussian(U64(seed), stream, replica, step, out, scale)
+    return out
+
+
+def _kernel_indices(seed, stream, replica, step, n, P):
+    out = np.empty(n, dtype=np.int64)
+    philox.fill_indices(U64(seed), stream, replica, step, out, P)
+    return out
+
+
+# ------------------------------------------------------------------ known answers
+@pytest.mark.parametrize("ctr,key,expected", KAT)
+def test_known_answers_kernel(ctr, key, expected):
+    words = philox.philox4x32_10(*(U64(v) for v in ctr + key))
+    assert tuple(int(w) for w in words) == expected
+
+
+def test_known_answers_twin():
+    ctr = np.array([c for c, _, _ in KAT], dtype=np.uint64).T
+    for i, (_, key, expected) in enumerate(KAT):
+        out = rng.philox4x32_10(ctr[:, i:i + 1], key)
+        assert out.dtype == np.uint64 and out.shape == (4, 1)
+        assert tuple(int(w) for w in out[:, 0]) == expected
+
+
+def test_counter_and_key_layout():
+    """block() implements the documented (seed, stream, replica, step, counter) mapping."""
+    seed, stream, replica, step = 0x0123456789ABCDEF, 19, 7, 0x0000ABCD12345678
+    expected = philox.philox4x32_10(U64(5), U64(0x12345678), U64(0xABCD | (19 << 16)), U64(7),
+                                    U64(0x89ABCDEF), U64(0x01234567))
+    assert philox.block(U64(seed), stream, replica, step, 5) == expected
+    twin = rng.blocks(seed, stream, replica, step, [5])[:, 0]
+    assert tuple(int(w) for w in twin) == tuple(int(w) for w in expected)
+
+
+# ------------------------------------------------------------------ kernel vs twin
+@pytest.mark.parametrize("seed,stream,replica,step", CASES)
+def test_kernel_matches_twin(seed, stream, replica, step):
+    counters = np.array([0, 1, 2, 3, 1000, 2**31, 2**32 - 1], dtype=np.int64)
+    kw = _k_blocks(U64(seed), stream, replica, step, counters)
+    tw = rng.blocks(seed, stream, replica, step, counters)
+    np.testing.assert_array_equal(kw, tw)
+    assert kw.max() < 2**32
+
+    n = 1001                                                # odd: last pair half used
+    gk = _kernel_gaussians(seed, stream, replica, step, n)
+    gt = rng.gaussians(seed, stream, replica, step, n)
+    np.testing.assert_allclose(gk, gt, rtol=0, atol=1e-13)
+    g0, g1 = philox.gauss_pair(U64(seed), stream, replica, step, 250)
+    np.testing.assert_allclose([g0, g1], gt[500:502], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(rng.gaussians(seed, stream, replica, step, 7, offset=500),
+                               gt[500:507], rtol=0, atol=0)
+
+    for P in (1, 7, 1000, 2**32 - 1):
+        ik = _kernel_indices(seed, stream, replica, step, 1003, P)  # 1003 % 4 != 0
+        it = rng.indices(seed, stream, replica, step, 1003, P)
+        np.testing.assert_array_equal(ik, it)
+        assert ik.min() >= 0 and ik.max() < P
+        assert philox.uniform_index(U64(seed), stream, replica, step, 1002, P) == it[1002]
+
+
+def test_fill_gaussian_float32_and_scale():
+    g64 = rng.gaussians(99, rng.NOISE, 2, 3, 11)
+    g32 = _kernel_gaussians(99, rng.NOISE, 2, 3, 11, dtype=np.float32, scale=0.5)
+    assert g32.dtype == np.float32
+    np.testing.assert_array_equal(g32, (0.5 * g64).astype(np.float32))
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_fill_gaussian_both_code_paths(monkeypatch, buffered):
+    """fill_gaussian has a buffered and a direct loop (chosen by the vector width); run the
+    Python source of both against the twin (the compiled one is tested above)."""
+    monkeypatch.setattr(philox, "_BUFFERED_FILL", buffered)
+    monkeypatch.setattr(philox, "_CHUNK", 16)
+    out = np.empty(75)
+    philox.fill_gaussian.py_func(U64(8), rng.TEACHER, 0, 0, out, 2.0)
+    np.testing.assert_allclose(out, 2.0 * rng.gaussians(8, rng.TEACHER, 0, 0, 75), rtol=0,
+                               atol=1e-13)
+
+
+def test_words_are_unmapped_and_indices_map_words():
+    w = rng.blocks(5, rng.BATCH, 0, 9, np.arange(3))
+    idx = rng.indices(5, rng.BATCH, 0, 9, 12, 1000)
+    np.testing.assert_array_equal(idx, (w.T.reshape(-1) * 1000) >> 32)
+
+
+# ------------------------------------------------------------------ libm-free log / sin / cos
+_LOG_X = np.concatenate([
+    [2.0**-53, 2.0**-52, 1.0, 1.0 - 2.0**-53, 0.5, 0.5 + 2.0**-53, math.sqrt(0.5),
+     np.nextafter(math.sqrt(0.5), 0.0), np.nextafter(math.sqrt(0.5), 1.0), 0.75, 1e-300, 2.0,
+     1.4142135623730951, 1e300],
+    np.random.default_rng(0).random(20000) * (1 - 2.0**-53) + 2.0**-53,
+    np.exp(np.random.default_rng(1).uniform(-36.8, 0.0, 20000)),
+])
+
+_J = np.concatenate([
+    [0, 1, 2**50 - 1, 2**50, 2**50 + 1, 2**51 - 1, 2**51, 2**51 + 1, 2**52 - 1, 2**52, 2**52 + 1,
+     3 * 2**50, 3 * 2**51 - 1, 3 * 2**51, 3 * 2**51 + 1, 7 * 2**50, 7 * 2**50 + 1, 2**53 - 2,
+     2**53 - 1],
+    np.random.default_rng(2).integers(0, 2**53, 40000),
+])
+
+
+def _cos_sin_reference(j):
+    """cos, sin of 2 pi j 2**-53: exact quarter-turn reduction, then libm in long double."""
+    q = (j + 2**50) >> 51
+    i = (j - (q << 51)).astype(np.longdouble)
+    two_pi = 2 * np.longdouble("3.14159265358979323846264338327950288")
+    x = two_pi * i * np.longdouble(2.0) ** -53
+    c, s = np.cos(x), np.sin(x)
+    qm = q & 3
+    cos = np.select([qm == 0, qm == 1, qm == 2, qm == 3], [c, -s, -c, s])
+    sin = np.select([qm == 0, qm == 1, qm == 2, qm == 3], [s, c, -s, -c])
+    return cos, sin
+
+
+@pytest.mark.parametrize("impl", ["kernel", "twin"])
+def test_log_poly_accuracy(impl):
+    got = _k_log(_LOG_X) if impl == "kernel" else rng.log_poly(_LOG_X)
+    ref = np.log(_LOG_X)
+    ok = ref != 0
+    assert np.all(got[~ok] == 0.0)                          # log 1 = 0 exactly
+    rel = np.abs(got[ok] - ref[ok]) / np.abs(ref[ok])
+    assert rel.max() < 5e-15
+    assert got[0] == pytest.approx(-53 * math.log(2), rel=1e-16)
+
+
+@pytest.mark.parametrize("impl", ["kernel", "twin"])
+def test_cos_sin_accuracy(impl):
+    c, s = _k_cos_sin(_J) if impl == "kernel" else rng.cos_sin_2pi(_J)
+    rc, rs = _cos_sin_reference(_J)
+    assert np.abs(c - rc).max() < 5e-15 and np.abs(s - rs).max() < 5e-15
+    # against numpy's double-precision libm as well (its argument 2 pi u carries ~4e-16 error)
+    u = _J * 2.0**-53
+    assert np.abs(c - np.cos(2 * np.pi * u)).max() < 5e-15
+    assert np.abs(s - np.sin(2 * np.pi * u)).max() < 5e-15
+    # exact quarter turns
+    np.testing.assert_array_equal(c[[0, 6, 9, 13]], [1.0, 0.0, -1.0, 0.0])
+    np.testing.assert_array_equal(s[[0, 6, 9, 13]], [0.0, 1.0, 0.0, -1.0])
+    assert np.abs(c * c + s * s - 1.0).max() < 1e-15
+
+
+def test_gaussian_bound():
+    # u1 = 2**-53 (the smallest) gives the largest radius
+    assert philox.GAUSS_MAX == pytest.approx(8.5717, abs=1e-4)
+    w = np.array([[0], [0], [0], [0]], dtype=np.uint64)      # x0 = x1 = 0 -> u1 = 2**-53, u2 = 0
+    g0, g1 = rng.box_muller(w)
+    assert g0[0] == pytest.approx(philox.GAUSS_MAX, rel=1e-15) and g1[0] == 0.0
+
+
+# ------------------------------------------------------------------ statistics
+@pytest.fixture(scope="module")
+def big_sample():
+    return _kernel_gaussians(20240601, rng.NOISE, 1, 0, 2_000_000)
+
+
+def test_mean_variance(big_sample):
+    n = big_sample.size
+    assert abs(big_sample.mean()) < 5 / math.sqrt(n)
+    assert abs(big_sample.var() - 1.0) < 5 * math.sqrt(2.0 / n)
+    assert np.abs(big_sample).max() <= philox.GAUSS_MAX
+
+
+def test_pair_independence(big_sample):
+    g0, g1 = big_sample[0::2], big_sample[1::2]
+    m = g0.size
+    assert abs(np.corrcoef(g0, g1)[0, 1]) < 5 / math.sqrt(m)
+    assert abs(np.corrcoef(g0 * g0, g1 * g1)[0, 1]) < 5 / math.sqrt(m)   # Box-Muller radius shared
+    assert abs(np.corrcoef(big_sample[:-1], big_sample[1:])[0, 1]) < 5 / math.sqrt(big_sample.size)
+
+
+@pytest.mark.parametrize("seed", [1, 2**40 + 3, 0xDEADBEEFCAFEF00D])
+def test_kolmogorov_smirnov(seed):
+    g = _kernel_gaussians(seed, rng.INIT, 5, 0, 500_000)
+    assert stats.kstest(g, stats.norm.cdf).pvalue > 1e-4
+
+
+@pytest.mark.parametrize("seed", [3, 2**33 + 1])
+def test_indices_uniform(seed):
+    P = 997
+    idx = _kernel_indices(seed, rng.BATCH, 2, 12345, 1_000_000, P)
+    counts = np.bincount(idx, minlength=P)
+    assert counts.size == P
+    assert stats.chisquare(counts).pvalue > 1e-4
+
+
+# ------------------------------------------------------------------ separation
+def test_streams_replicas_steps_seeds_differ():
+    base = (77, rng.NOISE, 1, 2)
+    variants = [
+        base,
+        (77, rng.INIT, 1, 2),                    # stream
+        (77, rng.NOISE, 0, 2),                   # replica
+        (77, rng.NOISE, 2, 2),
+        (77, rng.NOISE, 1, 3),                   # step
+        (77, rng.NOISE, 1, 2 + 2**32),           # high step bits
+        (77, rng.NOISE + 1, 1, 2),
+        (77 + 2**32, rng.NOISE, 1, 2),           # high seed bits
+        (78, rng.NOISE, 1, 2),
+        (77, rng.NOISE + 256, 1, 2),             # stream bits above the step field
+    ]
+    draws = [rng.gaussians(*v, 8) for v in variants]
+    for a in range(len(draws)):
+        for b in range(a):
+            assert not np.any(draws[a] == draws[b]), (variants[a], variants[b])
+    # the kernel agrees on the high-bit variants
+    np.testing.assert_allclose(_kernel_gaussians(*variants[5], 8), draws[5], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(_kernel_gaussians(*variants[7], 8), draws[7], rtol=0, atol=1e-13)
+
+
+def test_stream_table():
+    assert rng.STREAMS == {"INIT": 1, "BATCH": 2, "NOISE": 3, "ONLINE_X": 4, "ONLINE_LABEL": 5,
+                           "TEACHER": 16, "TRAIN_X": 17, "TRAIN_LABEL": 18, "PROBE_X": 19,
+                           "PROBE_LABEL": 20}
+    assert len(set(rng.STREAMS.values())) == len(rng.STREAMS)
+    assert all(getattr(rng, k) == v for k, v in rng.STREAMS.items())
+
+
+def test_twin_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        rng.gaussians(1, rng.NOISE, 0, 0, 4, offset=1)
+    with pytest.raises(ValueError):
+        rng.indices(1, rng.BATCH, 0, 0, 4, 0)
+    with pytest.raises(ValueError):
+        rng.blocks(1, 2**16, 0, 0, [0])
+    with pytest.raises(ValueError):
+        rng.blocks(1, 1, 0, 2**48, [0])
+    with pytest.raises(ValueError):
+        rng.blocks(1, 1, 0, 0, [2**32])
+
+
+def test_kernel_stream_ids_match():
+    """The kernels' copy of the stream ids (kernels may not import rng.py) agrees with rng."""
+    streams = pytest.importorskip("langevin_nn.kernels.streams")
+    for name, sid in rng.STREAMS.items():
+        assert getattr(streams, name) == sid
