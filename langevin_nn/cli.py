@@ -62,10 +62,13 @@ def cli():
 @click.option("--shard", default=None, metavar="I/N",
               help="Run only shard I of N (a contiguous block of replicas); merge the shards "
                    "with `langevin-nn merge`.")
+@click.option("--requeue", type=int, default=0, metavar="N",
+              help="Inside a SLURM job: after a stop by signal, ask SLURM to requeue this job "
+                   "(at most N times in all).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: only on an interactive terminal).")
 def run(config, output, sets, replicas, steps, seed, threads, overwrite, resume, shard,
-        progress):
+        requeue, progress):
     """Run the ensemble of CONFIG (a TOML file or a built-in example such as 'quickstart')."""
     from .simulate import run as run_ensemble
 
@@ -87,6 +90,12 @@ def run(config, output, sets, replicas, steps, seed, threads, overwrite, resume,
     if res.stopped_by:
         click.echo(f"stopped by {res.stopped_by} at step {res.steps_done}; checkpoint written",
                    err=True)
+        if requeue:
+            from .slurm import requeue_self
+
+            job = requeue_self(requeue)
+            if job:
+                click.echo(f"requeued SLURM job {job}", err=True)
         sys.exit(EXIT_SIGNAL)
     if n_div == res.replicas and shard is None:
         click.echo("error: every replica diverged (see `langevin-nn info`)", err=True)
@@ -124,6 +133,47 @@ def merge(shards, output, copy, overwrite):
 
 @cli.command()
 @click.argument("config")
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the scripts, logs, shard files and the merged ensemble.")
+@click.option("--shards", type=int, required=True, help="Number of array tasks (shards).")
+@_set_option
+@click.option("--replicas", type=int, default=None, help="Shortcut for --set ensemble.replicas=N.")
+@click.option("--steps", type=int, default=None, help="Shortcut for --set ensemble.steps=N.")
+@click.option("--seed", type=int, default=None, help="Shortcut for --set ensemble.seed=N.")
+@click.option("--output", default=None, help="Merged file (default: OUTDIR/ensemble.h5).")
+@click.option("--partition", default=None)
+@click.option("--time", "time_", default=None, help="Time limit per task, e.g. 2:00:00.")
+@click.option("--cpus-per-task", type=int, default=1, show_default=True)
+@click.option("--mem", default=None)
+@click.option("--account", default=None)
+@click.option("--extra-sbatch", multiple=True, help="Extra '#SBATCH' option (repeatable).")
+@click.option("--signal-seconds", type=int, default=120, show_default=True,
+              help="USR1 this many seconds before the time limit.")
+@click.option("--max-requeue", type=int, default=3, show_default=True)
+@click.option("--copy", is_flag=True, help="Merge into a self-contained file.")
+@click.option("--dry-run", is_flag=True, help="Only write the scripts.")
+def submit(config, outdir, shards, sets, replicas, steps, seed, output, partition, time_,
+           cpus_per_task, mem, account, extra_sbatch, signal_seconds, max_requeue, copy,
+           dry_run):
+    """Run CONFIG as a SLURM job array of SHARDS tasks plus a dependent merge."""
+    from .slurm import submit as submit_jobs
+
+    cfg = _load(config, sets, replicas=replicas, steps=steps, seed=seed)
+    sub = submit_jobs(cfg, outdir, dry_run=dry_run, shards=shards, output=output,
+                      partition=partition, time=time_, cpus_per_task=cpus_per_task, mem=mem,
+                      account=account, extra_sbatch=tuple(extra_sbatch),
+                      signal_seconds=signal_seconds, max_requeue=max_requeue, copy=copy)
+    click.echo(f"scripts: {sub.array_script}, {sub.merge_script}")
+    if dry_run:
+        click.echo(f"dry run: submit with `sbatch {sub.array_script}` then "
+                   f"`sbatch --dependency=afterok:<array id> {sub.merge_script}`")
+        return
+    click.echo(f"array job {sub.array_id} ({shards} tasks) -> {sub.outdir}/shard_*.h5")
+    click.echo(f"merge job {sub.merge_id} (after the array) -> {sub.output}")
+
+
+@cli.command()
+@click.argument("config")
 @_set_option
 def validate(config, sets):
     """Check CONFIG (and its data) without running."""
@@ -148,6 +198,18 @@ def info(file):
 
     with open_ensemble(file) as ens:
         click.echo(format_info(ens))
+
+
+def _register() -> None:
+    """Add the commands that live in their own modules (cli_sft, cli_analysis)."""
+    from .cli_analysis import analyze, meanfield
+    from .cli_sft import sft
+
+    for command in (sft, analyze, meanfield):
+        cli.add_command(command)
+
+
+_register()
 
 
 def main(argv=None):

@@ -27,26 +27,11 @@ import math
 import numpy as np
 
 # --------------------------------------------------------------------------- stream ids
-#: Initial parameters (per replica, step 0): Gaussian i -> parameter i.
-INIT = 1
-#: Minibatch indices of a step (per replica).
-BATCH = 2
-#: Thermal noise of a step (per replica): Gaussian i -> parameter i.
-NOISE = 3
-#: Fresh inputs of online data (per replica and step): Gaussian b*N_0 + j.
-ONLINE_X = 4
-#: Label noise of online data (per replica and step).
-ONLINE_LABEL = 5
-#: Teacher parameters (shared: replica 0, step 0).
-TEACHER = 16
-#: Training inputs (shared): Gaussian p*N_0 + j.
-TRAIN_X = 17
-#: Label noise of the training set (shared).
-TRAIN_LABEL = 18
-#: Probe inputs (shared).
-PROBE_X = 19
-#: Label noise of the probe set (shared).
-PROBE_LABEL = 20
+# One definition, in the kernels' leaf module (docs/architecture.md has the table).
+from .kernels.streams import (  # noqa: E402
+    BATCH, INIT, NOISE, ONLINE_LABEL, ONLINE_X, PROBE_LABEL, PROBE_X, TEACHER, TRAIN_LABEL,
+    TRAIN_X,
+)
 
 #: Stream name -> id, as in the table of ``docs/architecture.md``.
 STREAMS = {
@@ -119,7 +104,8 @@ def philox4x32_10(ctr, key):
             k1 = (k1 + PHILOX_W1) & _MASK32
         p0 = PHILOX_M0 * c0
         p1 = PHILOX_M1 * c2
-        c0, c1, c2, c3 = (p1 >> _U(32)) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _U(32)) ^ c3 ^ k1, p0 & _MASK32
+        c0, c1, c2, c3 = ((p1 >> _U(32)) ^ c1 ^ k0, p1 & _MASK32,
+                          (p0 >> _U(32)) ^ c3 ^ k1, p0 & _MASK32)
     return np.stack([c0, c1, c2, c3])
 
 
@@ -205,7 +191,8 @@ def gaussians(seed, stream, replica, step, n, offset=0):
         raise ValueError(f"offset must be even and non-negative and n >= 0, got {offset}, {n}")
     nb = (n + 1) // 2
     c0 = offset // 2
-    g0, g1 = box_muller(blocks(seed, stream, replica, step, np.arange(c0, c0 + nb, dtype=np.uint64)))
+    counters = np.arange(c0, c0 + nb, dtype=np.uint64)
+    g0, g1 = box_muller(blocks(seed, stream, replica, step, counters))
     out = np.empty(2 * nb)
     out[0::2] = g0
     out[1::2] = g1

@@ -304,8 +304,9 @@ def test_twin_rejects_bad_arguments():
         rng.blocks(1, 1, 0, 0, [2**32])
 
 
-def test_kernel_stream_ids_match():
-    """The kernels' copy of the stream ids (kernels may not import rng.py) agrees with rng."""
-    streams = pytest.importorskip("langevin_nn.kernels.streams")
-    for name, sid in rng.STREAMS.items():
-        assert getattr(streams, name) == sid
+def test_stream_ids_are_the_documented_table():
+    """The ids are part of the file format's meaning (docs/architecture.md): pin them."""
+    assert rng.STREAMS == {"INIT": 1, "BATCH": 2, "NOISE": 3, "ONLINE_X": 4, "ONLINE_LABEL": 5,
+                           "TEACHER": 16, "TRAIN_X": 17, "TRAIN_LABEL": 18, "PROBE_X": 19,
+                           "PROBE_LABEL": 20}
+    assert len(set(rng.STREAMS.values())) == len(rng.STREAMS)

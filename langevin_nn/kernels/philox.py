@@ -152,7 +152,8 @@ def _round(c0, c1, c2, c3, k0, k1):
 @jit(inline="always")
 def philox4x32_10(c0, c1, c2, c3, k0, k1):
     """Philox4x32 with 10 rounds: counter words ``c0..c3``, key words ``k0, k1`` (each taken
-    modulo 2**32) -> tuple of four ``np.uint64`` words below 2**32 (Random123 ``philox4x32_R(10)``)."""
+    modulo 2**32) -> tuple of four ``np.uint64`` words below 2**32 (Random123's
+    ``philox4x32_R(10, ...)``)."""
     c0 = _U(c0) & _MASK32
     c1 = _U(c1) & _MASK32
     c2 = _U(c2) & _MASK32
