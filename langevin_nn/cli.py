@@ -6,6 +6,7 @@ Exit codes (docs/exit-codes.md): 0 done (a warning if some replicas diverged), 1
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from importlib import resources
 
@@ -212,13 +213,27 @@ def _register() -> None:
 _register()
 
 
+class _StoppedEarly(Exception):
+    """A stop signal before a run had installed its own handler (nothing written yet)."""
+
+
+def _stop_early(signum, frame):
+    raise _StoppedEarly(signal.Signals(signum).name)
+
+
 def main(argv=None):
     """Entry point: maps bad input to one line and exit status 2, no traceback."""
+    for name in ("SIGTERM", "SIGUSR1"):  # a run replaces these with its checkpointing handler
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop_early)
     try:
         rv = cli.main(args=argv, standalone_mode=False)
     except UserError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+    except _StoppedEarly as e:
+        click.echo(f"stopped by {e} before any checkpoint; nothing to resume", err=True)
+        sys.exit(EXIT_SIGNAL)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(EXIT_SIGNAL)
