@@ -94,7 +94,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "dynamics": ("integrator",) + SCHEDULE_NAMES + ("divergence_bound",),
     "ensemble": ("replicas", "seed", "steps", "dtype", "threads", "checkpoint_every", "chunk"),
     "recording": ("every", "train_loss", "norms", "snapshot_every", "probe_z_every",
-                  "probe_z_dtype"),
+                  "probe_z_dtype", "bbd"),
     "init": ("from", "at", "momenta", "replica"),
 }
 SCHEDULE_TABLE_KEYS = ("kind", "unit", "value", "start", "end", "begin", "until", "at", "values")
@@ -258,6 +258,7 @@ class RecordingConfig:
     snapshot_every: int
     probe_z_every: int
     probe_z_dtype: str
+    bbd: bool = False  # bulk-boundary decomposition terms at every record (needs biases)
 
 
 @dataclass(frozen=True)
@@ -586,6 +587,9 @@ def _build(raw: dict, base_for) -> Config:
     dynamics = _dynamics(t["dynamics"])
     ensemble = _ensemble(t["ensemble"])
     recording = _recording(t["recording"])
+    if recording.bbd and not network.bias:
+        raise ConfigError("recording.bbd: the bulk-boundary decomposition changes variables "
+                          "b -> z (BBD Eq. 6) and needs biases, but network.bias = false")
     init = _init(t["init"], dynamics, base_for)
     return Config(network, data, dynamics, ensemble, recording, init)
 
@@ -904,6 +908,7 @@ def _recording(t: dict) -> RecordingConfig:
         snapshot_every=cadences["snapshot_every"],
         probe_z_every=cadences["probe_z_every"],
         probe_z_dtype=_choice("recording.probe_z_dtype", t.get("probe_z_dtype", "float32"), DTYPES),
+        bbd=_bool("recording.bbd", t.get("bbd", False)),
     )
 
 

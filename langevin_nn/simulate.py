@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
+from .bbd import BBD_LINK as _BBD_LINK, BBD_STATE as _BBD_STATE, BBD_TOT as _BBD_TOT
+from .bbd import bbd_vars as _bbd_vars
 from .boundary import losses
 from .boundary.sources import BoundaryData, build_boundary
 from .bulk.networks import Layout, build_layout
@@ -96,12 +98,26 @@ def build_schema(cfg, layout: Layout, bd: BoundaryData) -> Schema:
         zv = tuple(Var(f"z_{m}", ("probe", f"neuron_{m}"), rc.probe_z_dtype,
                        f"pre-activations z^({m}) on the probe set") for m in range(1, M + 1))
         cad.append(Cadence("probe_z", "zrecord", rc.probe_z_every, zv))
+    state_extra = {}
+    if rc.bbd:
+        cad.append(Cadence("bbd", "bbd_record", rc.every, _bbd_vars()))
+        state_extra = {name: (dims, "float64") for name, dims in _BBD_STATE.items()}
+        state_extra["bbd_pending"] = ((), "bool")
     coords = {"link": np.arange(M), "layer": np.arange(1, M + 1), "param": np.arange(layout.n_par),
               "probe": np.arange(bd.X_probe.shape[0])}
+    if rc.bbd:
+        coords["bbd_sample"] = np.arange(_batch_size(cfg, bd))
+        coords["bbd_unit"] = np.arange(sum(layout.widths[1:]))
+        coords["bbd_scalar"] = np.arange(2 + M)
     coords.update({f"neuron_{m}": np.arange(layout.widths[m]) for m in range(1, M + 1)})
     state = {"theta": (("param",), dt), "mom": (("param",), dt), "force": (("param",), dt),
-             "diverged": ((), "bool"), "diverged_step": ((), "int64"), "force_ok": ((), "bool")}
+             "diverged": ((), "bool"), "diverged_step": ((), "int64"), "force_ok": ((), "bool"),
+             **state_extra}
     return Schema(tuple(cad), coords, state, {"step": "int64", "time": "float64"})
+
+
+def _batch_size(cfg, bd: BoundaryData) -> int:
+    return bd.X_train.shape[0] if cfg.data.batch is None else cfg.data.batch
 
 
 def _boundary_arrays(cfg, layout: Layout, bd: BoundaryData):
@@ -139,6 +155,8 @@ def _rec_buffers(schema: Schema, R: int, s0: int, n: int, layout: Layout, K: int
 
     snap = cads.get("snapshots")
     zc = cads.get("probe_z")
+    bc = cads.get("bbd")
+    nb = 0 if bc is None or n == 0 else (s0 + n - 1) // bc.every - (s0 - 1) // bc.every
     dt = np.dtype(schema.state["theta"][1])
     Lz = sum(layout.widths[1:])
     return Rec(
@@ -149,10 +167,18 @@ def _rec_buffers(schema: Schema, R: int, s0: int, n: int, layout: Layout, K: int
         np.zeros((R, rows(snap.every) if snap else 0, layout.n_par), dt),
         zc.every if zc else 0,
         np.zeros((R, rows(zc.every) if zc else 0, K, Lz), dt),
+        bc.every if bc else 0,
+        np.full((R, nb, 6, M), np.nan), np.full((R, nb, 3, M), np.nan),
+        np.full((R, nb, 7), np.nan), np.full((R, nb, 7), np.nan),
     )
 
 
-def _entry_steps(every: int, s0: int, n: int) -> np.ndarray:
+def _entry_steps(every: int, s0: int, n: int, group: str = "") -> np.ndarray:
+    if group == "bbd":  # entries of steps t in [s0, s0 + n), completed one step later
+        if n == 0:
+            return np.zeros(0, np.int64)
+        first = -(-s0 // every) * every
+        return np.arange(first, s0 + n, every, dtype=np.int64)
     if n == 0:
         return np.zeros(1, np.int64)
     first = (s0 // every + 1) * every
@@ -161,10 +187,19 @@ def _entry_steps(every: int, s0: int, n: int) -> np.ndarray:
 
 def _append(writer, schema: Schema, rec: Rec, layout: Layout, s0: int, n: int, t_of):
     for cad in schema.cadences:
-        steps = _entry_steps(cad.every, s0, n)
+        steps = _entry_steps(cad.every, s0, n, cad.group)
         tt = np.array([t_of(s) for s in steps], dtype=np.float64)
         if cad.group == "records":
             vals = {v.name: getattr(rec, v.name) for v in cad.vars}
+        elif cad.group == "bbd":
+            vals = {}
+            for q, name in enumerate(_BBD_LINK):
+                vals[name] = rec.bbd_link[:, :, q, :]
+            for q, name in enumerate(("kin_z", "cross", "quad")):
+                vals[name + "_probe"] = rec.bbd_link_p[:, :, q, :]
+            for q, name in enumerate(_BBD_TOT):
+                vals[name] = rec.bbd_tot[:, :, q]
+                vals[name + "_probe"] = rec.bbd_tot_p[:, :, q]
         elif cad.group == "snapshots":
             vals = {"theta": rec.snap}
         else:
@@ -193,7 +228,28 @@ def initial_state(cfg, layout: Layout, replicas: np.ndarray, branch=None) -> Sta
         if branch[1] is not None:
             mom[:] = branch[1]
     return State(theta, mom, np.zeros((R, layout.n_par), dt), replicas.copy(),
-                 np.zeros(R, np.bool_), np.full(R, -1, np.int64), np.zeros(R, np.bool_))
+                 np.zeros(R, np.bool_), np.full(R, -1, np.int64), np.zeros(R, np.bool_),
+                 *_bbd_state(cfg, layout, R))
+
+
+def _bbd_state(cfg, layout: Layout, R: int, saved: dict | None = None) -> tuple:
+    """The BBD pending buffers of the State (zero-size when recording.bbd is off), fresh or
+    from a checkpoint ``saved``."""
+    if cfg.recording.bbd:
+        B = cfg.data.batch if cfg.data.batch is not None else cfg.data.n_train
+        K, Lz, M = cfg.data.n_probe, sum(layout.widths[1:]), layout.depth
+        shapes = {"bbd_theta": (layout.n_par,), "bbd_z": (B, Lz), "bbd_A": (B, Lz),
+                  "bbd_zp": (K, Lz), "bbd_Ap": (K, Lz), "bbd_scal": (2 + M,)}
+    else:
+        shapes = {"bbd_theta": (0,), "bbd_z": (0, 0), "bbd_A": (0, 0), "bbd_zp": (0, 0),
+                  "bbd_Ap": (0, 0), "bbd_scal": (0,)}
+    if saved is not None and cfg.recording.bbd:
+        pending = saved["bbd_pending"].astype(np.bool_).copy()
+        arrays = [np.ascontiguousarray(saved[k], np.float64) for k in shapes]
+    else:
+        pending = np.zeros(R, np.bool_)
+        arrays = [np.zeros((R,) + shp) for shp in shapes.values()]
+    return (pending, *arrays)
 
 
 def branch_source(cfg, layout: Layout, replicas: np.ndarray):
@@ -360,7 +416,8 @@ def _reopen(cfg, path: str, bd: BoundaryData, replicas: np.ndarray):
     writer = HDF5Writer.resume(path)
     s = writer.reader().state()
     st = State(s["theta"].copy(), s["mom"].copy(), s["force"].copy(), replicas.copy(),
-               s["diverged"].copy(), s["diverged_step"].copy(), s["force_ok"].copy())
+               s["diverged"].copy(), s["diverged_step"].copy(), s["force_ok"].copy(),
+               *_bbd_state(cfg, build_layout(cfg.network), len(replicas), s))
     return writer, (st, int(s["step"]), float(s["time"]))
 
 
@@ -421,8 +478,12 @@ def _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall, s
 
 
 def _state_dict(st: State) -> dict[str, np.ndarray]:
-    return {"theta": st.theta, "mom": st.mom, "force": st.force, "diverged": st.diverged,
-            "diverged_step": st.diverged_step, "force_ok": st.force_ok}
+    out = {"theta": st.theta, "mom": st.mom, "force": st.force, "diverged": st.diverged,
+           "diverged_step": st.diverged_step, "force_ok": st.force_ok}
+    if st.bbd_theta.shape[1] > 0:
+        out.update(bbd_pending=st.bbd_pending, bbd_theta=st.bbd_theta, bbd_z=st.bbd_z,
+                   bbd_A=st.bbd_A, bbd_zp=st.bbd_zp, bbd_Ap=st.bbd_Ap, bbd_scal=st.bbd_scal)
+    return out
 
 
 def _progress(flag, steps, R):

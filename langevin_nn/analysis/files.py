@@ -23,9 +23,9 @@ SWITCHES = {
     "records/b_norm2": ("bias norms", "recording.norms = true (and a network with biases)"),
     "records/loss_train": ("training loss", "recording.train_loss = true"),
 }
-#: the per-link bulk-boundary terms (physics.md section 4); the engine does not record them yet
+#: the per-link bulk-boundary terms (physics.md section 4), group ``bbd`` (docs/bbd.md)
 BBD_VARS = ("kin_W", "kin_z", "cross", "quad")
-BBD_SWITCH = "recording.bbd (the bulk-boundary terms; not yet offered by the engine)"
+BBD_SWITCH = "recording.bbd = true (needs network.bias = true)"
 
 
 @contextlib.contextmanager
@@ -58,7 +58,7 @@ def require(ens: Ensemble, name: str, what: str | None = None) -> None:
         return
     group, _, var = name.partition("/")
     desc, switch = SWITCHES.get(name, SWITCHES.get(group, (name, None)))
-    if var in BBD_VARS:
+    if var in BBD_VARS or group == "bbd":
         desc, switch = "bulk-boundary terms", BBD_SWITCH
     desc = what or desc
     cadences = [c.group for c in ens.schema.cadences]

@@ -385,18 +385,21 @@ def _chi_section(ens, rep: _Report, plots, info) -> None:
 
 
 def _bbd_section(ens, rep: _Report, plots, unit: str) -> None:
-    present = [v for v in BBD_VARS if v in ens.vars("records")]
+    has_group = "bbd" in [c.group for c in ens.schema.cadences] and ens.entries.get("bbd", 0) > 0
+    present = [v for v in BBD_VARS if has_group and v in ens.vars("bbd")]
     if not present:
         rep.skip("Lagrangian density (depth x time)", "no bulk-boundary terms in the file", BBD_SWITCH)
         return
-    t = np.asarray(ens.read("records/time"), dtype=float)
+    t = np.asarray(ens.read("bbd/time"), dtype=float)
     dens = None
-    for v in present:
-        x = np.asarray(ens.read(f"records/{v}"), dtype=float)  # (R, S, M)
+    for v in present:  # per link m: kin_W^(m) + kin_z^(m+1) + cross^(m) + quad^(m)
+        x = np.asarray(ens.read(f"bbd/{v}"), dtype=float)  # (R, S, M)
         dens = x if dens is None else dens + x
     mean = np.nanmean(dens, axis=0)
     links = np.arange(mean.shape[1])
-    rep.summary["lagrangian_density"] = {"terms": present, "mean": mean.tolist()}
+    res = np.asarray(ens.read("bbd/residual"), dtype=float)
+    rep.summary["lagrangian_density"] = {"terms": present, "mean": mean.tolist(),
+                                         "max_identity_residual": float(np.nanmax(res))}
     rep.fig("lagrangian_density.png", lambda p: plots.depth_time_heatmap(
         p, t, links, mean, title="Lagrangian density per link", time_unit=unit))
 

@@ -25,6 +25,7 @@ import numpy as np
 from numba import prange
 
 from . import streams
+from . import bbd as _bbd
 from .data import teacher_fill
 from .losses import loss_grad
 from .network import backward, forward
@@ -45,15 +46,22 @@ Boundary = namedtuple("Boundary", "X Y Xp Yp online ttheta noise loss mean B ful
 Dyn = namedtuple("Dyn", "integ seed bound sched")
 #: theta, mom, force (R, n_par); replica (R,) global indices; diverged (R,) bool;
 #: diverged_step (R,) int64 (-1: never); force_ok (R,) bool (BAOAB force cached for the current step).
-State = namedtuple("State", "theta mom force replica diverged diverged_step force_ok")
+#: BBD pending record (kernels/bbd.py; zero-size when off): bbd_pending (R,) bool; bbd_theta
+#: (R, n_par); bbd_z, bbd_A (R, B, Lz) and bbd_zp, bbd_Ap (R, K, Lz) at the record step (minibatch
+#: and probe variants; Lz = sum of N_1..N_M); bbd_scal (R, 2 + M): cost on the minibatch, cost on
+#: the probe set, kin_W_drift per link.
+State = namedtuple("State", "theta mom force replica diverged diverged_step force_ok "
+                            "bbd_pending bbd_theta bbd_z bbd_A bbd_zp bbd_Ap bbd_scal")
 #: Record buffers of one chunk. every: record cadence; loss_batch, loss_train, loss_probe (R, n_rec)
 #: (loss_train (R, 0) when off); w_norm2, b_norm2 (R, n_rec, M) (or (R, 0, M)); kinetic,
 #: kinetic_o (R, n_rec) or (R, 0); snap_every, snap (R, n_snap, n_par); z_every,
-#: z (R, n_z, K, sum_{m>=1} N_m).
+#: z (R, n_z, K, sum_{m>=1} N_m); bbd_every (0: off), bbd_link (R, n_bbd, 6, M), bbd_link_p
+#: (R, n_bbd, 3, M), bbd_tot, bbd_tot_p (R, n_bbd, 7) for the BBD entries of steps t in
+#: [s0, s0 + n) (completed one step later; see kernels/bbd.py).
 Rec = namedtuple(
     "Rec",
     "every loss_batch loss_train loss_probe w_norm2 b_norm2 kinetic kinetic_o "
-    "snap_every snap z_every z",
+    "snap_every snap z_every z bbd_every bbd_link bbd_link_p bbd_tot bbd_tot_p",
 )
 
 
@@ -147,6 +155,9 @@ def _observe(net, tnet, bd, dyn, st, rec, r, s0, step, theta, mom, kin_scale, ko
     rg = st.replica[r]
     dead = st.diverged[r]
     nan = np.nan
+    if rec.bbd_every > 0 and st.bbd_pending[r]:
+        _bbd_end(net, tnet, bd, dyn, st, rec, r, s0, step, theta, H, D, Yb, idx, Xb, Ht, Dt,
+                 gbuf, zt)
     if step % rec.every == 0:
         row = step // rec.every - s0 // rec.every - 1
         if row < 0:  # the initial record (s0 == step == 0)
@@ -201,6 +212,127 @@ def _observe(net, tnet, bd, dyn, st, rec, r, s0, step, theta, mom, kin_scale, ko
             rec.z[r, row, :, :] = nan
         else:
             _probe_z(net, theta, bd.Xp, H, D, Zs, rec.z[r, row])
+    if rec.bbd_every > 0 and step % rec.bbd_every == 0 and not dead:
+        _bbd_begin(net, tnet, bd, dyn, st, r, s0, step, theta, H, D, G, Yb, idx, Xb, Ht, Dt,
+                   gbuf, zt)
+
+
+@jit
+def _bbd_side(net, theta, nr, H, D, zdst, Adst):
+    """z^(1..M) and A^(0..M-1) = W h (own products) of samples 0..nr-1 whose inputs are in H."""
+    L = H.shape[1]
+    Zs = np.empty((nr, L))
+    P = np.empty((nr, L))
+    forward(net, theta, nr, H, D, Zs)
+    _bbd.link_products(net, theta, nr, H, P)
+    _bbd.copy_layers(net, Zs, nr, zdst)
+    _bbd.copy_layers(net, P, nr, Adst)
+
+
+@jit
+def _probe_sides(net, theta, Xp, H, D, zdst, Adst):
+    """_bbd_side over the whole probe set, in blocks of H.shape[0] samples."""
+    K = Xp.shape[0]
+    nb = H.shape[0]
+    for first in range(0, K, nb):
+        m = min(nb, K - first)
+        for b in range(m):
+            for j in range(Xp.shape[1]):
+                H[b, j] = Xp[first + b, j]
+        _bbd_side(net, theta, m, H, D, zdst[first:first + m], Adst[first:first + m])
+
+
+@jit
+def _bbd_cost(net, bd, theta, H, D, G, Yb, nr, grad, want_grad):
+    """The dynamics' cost of samples 0..nr-1 (reduction applied); optionally its gradient."""
+    scale = 1.0 / nr if bd.mean else 1.0
+    return scale * loss_and_grad(net, bd.loss, theta, nr, H, D, G, Yb, grad, scale, want_grad)
+
+
+@jit
+def _bbd_begin(net, tnet, bd, dyn, st, r, s0, step, theta, H, D, G, Yb, idx, Xb, Ht, Dt, gbuf,
+               zt):
+    """Keep theta_t and z, A of step t = ``step`` (minibatch of step t, and the probe set)."""
+    B = bd.B
+    rg = st.replica[r]
+    load_batch(net, tnet, bd, dyn.seed, rg, step, H, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+    _bbd_side(net, theta, B, H, D, st.bbd_z[r], st.bbd_A[r])
+    grad = np.zeros(theta.shape[0])
+    st.bbd_scal[r, 0] = _bbd_cost(net, bd, theta, H, D, G, Yb, B, grad, True)
+    if dyn.integ == OVERDAMPED:
+        lam = dyn.sched[LAM, step - s0]  # the table covers steps s0 .. s0 + n
+        for i in range(theta.shape[0]):
+            grad[i] += lam * theta[i]
+        _bbd.drift_terms(net, grad, st.bbd_scal[r, 2:])
+    else:
+        st.bbd_scal[r, 2:] = np.nan  # the drift split is defined for the overdamped update
+    # probe variant: cost on the probe set with the run's reduction
+    K = bd.Xp.shape[0]
+    _probe_sides(net, theta, bd.Xp, H, D, st.bbd_zp[r], st.bbd_Ap[r])
+    nb = H.shape[0]
+    total = 0.0
+    for first in range(0, K, nb):
+        m = min(nb, K - first)
+        for b in range(m):
+            for j in range(bd.Xp.shape[1]):
+                H[b, j] = bd.Xp[first + b, j]
+            for i in range(bd.Yp.shape[1]):
+                Yb[b, i] = bd.Yp[first + b, i]
+        total += loss_and_grad(net, bd.loss, theta, m, H, D, G, Yb, theta[:0], 0.0, False)
+    st.bbd_scal[r, 1] = total / K if bd.mean else total
+    for i in range(theta.shape[0]):
+        st.bbd_theta[r, i] = theta[i]
+    st.bbd_pending[r] = True
+
+
+@jit
+def _bbd_end(net, tnet, bd, dyn, st, rec, r, s0, step, theta, H, D, Yb, idx, Xb, Ht, Dt, gbuf,
+             zt):
+    """Complete the pending entry of t = step - 1 with theta_{t+1} = theta and step t + 1."""
+    t = step - 1
+    e = rec.bbd_every
+    row = t // e - (s0 - 1) // e - 1
+    st.bbd_pending[r] = False
+    if st.diverged[r]:
+        rec.bbd_link[r, row, :, :] = np.nan
+        rec.bbd_link_p[r, row, :, :] = np.nan
+        rec.bbd_tot[r, row, :] = np.nan
+        rec.bbd_tot_p[r, row, :] = np.nan
+        return
+    k = t - s0
+    if dyn.integ == OVERDAMPED:
+        dt = dyn.sched[ETA, k]
+    elif dyn.integ == UNDERDAMPED:
+        dt = dyn.sched[DT, k]
+    else:
+        dt = math.sqrt(dyn.sched[ETA, k])
+    M = net.kind.shape[0]
+    B = bd.B
+    Lz = st.bbd_z.shape[2]
+    link = rec.bbd_link[r, row]
+    link[:, :] = 0.0
+    _bbd.param_terms(net, st.bbd_theta[r], theta, dt, link)
+    for m in range(M):
+        link[_bbd.KIN_W_DRIFT, m] = st.bbd_scal[r, 2 + m]
+    load_batch(net, tnet, bd, dyn.seed, st.replica[r], step, H, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+    z1 = np.empty((B, Lz))
+    A1 = np.empty((B, Lz))
+    _bbd_side(net, theta, B, H, D, z1, A1)
+    _bbd.z_terms(net, st.bbd_z[r], st.bbd_A[r], z1, A1, B, dt, link, _bbd.KIN_Z)
+    _bbd.totals(net, link, _bbd.KIN_Z, st.bbd_scal[r, 0], rec.bbd_tot[r, row])
+    K = bd.Xp.shape[0]
+    zp1 = np.empty((K, Lz))
+    Ap1 = np.empty((K, Lz))
+    _probe_sides(net, theta, bd.Xp, H, D, zp1, Ap1)
+    lp = rec.bbd_link_p[r, row]
+    full = np.zeros((6, M))
+    full[_bbd.KIN_W] = link[_bbd.KIN_W]
+    full[_bbd.KIN_B] = link[_bbd.KIN_B]
+    _bbd.z_terms(net, st.bbd_zp[r], st.bbd_Ap[r], zp1, Ap1, K, dt, full, _bbd.KIN_Z)
+    for q in range(3):
+        for m in range(M):
+            lp[q, m] = full[_bbd.KIN_Z + q, m]
+    _bbd.totals(net, full, _bbd.KIN_Z, st.bbd_scal[r, 1], rec.bbd_tot_p[r, row])
 
 
 @jit
