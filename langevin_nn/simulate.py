@@ -34,7 +34,9 @@ from .bulk.networks import Layout, build_layout
 from .dynamics import HEAVY_BALL, OVERDAMPED, UNDERDAMPED, Schedules
 from .errors import UserError
 from .kernels import streams
-from .kernels.ensemble import Boundary, Dyn, Rec, State, init_params, record_initial, run_chunk
+from .kernels.ensemble import (
+    BETA, ETA, GAMMA, Boundary, Dyn, Rec, State, init_params, record_initial, run_chunk,
+)
 from .store import Cadence, HDF5Writer, MemoryWriter, Schema, Var, open_ensemble
 
 _SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1")
@@ -89,6 +91,12 @@ def build_schema(cfg, layout: Layout, bd: BoundaryData) -> Schema:
     if integ == "underdamped":
         rv.append(Var("kinetic_o", (), "float64",
                       "1/2 |p|^2 right after the O sub-step of BAOAB (exactly n_par T / 2 in law)"))
+    if integ != "overdamped":
+        rv += [Var("energy", (), "float64",
+                   "E = 1/2 |p|^2 + l + lambda/2 |theta|^2 (l: the dynamics' cost on the minibatch)"),
+               Var("dissipation", (), "float64", "gamma |p|^2: dE/dt = -gamma |p|^2 at T = 0"),
+               Var("log_action_weight", (), "float64",
+                   "int_0^t gamma dt: the action's weight is exp of it (SFT Eqs. 8-10)")]
     cad = [Cadence("records", "record", rc.every, tuple(rv))]
     dt = _dtype(cfg).name
     if rc.snapshot_every > 0:
@@ -113,7 +121,10 @@ def build_schema(cfg, layout: Layout, bd: BoundaryData) -> Schema:
     state = {"theta": (("param",), dt), "mom": (("param",), dt), "force": (("param",), dt),
              "diverged": ((), "bool"), "diverged_step": ((), "int64"), "force_ok": ((), "bool"),
              **state_extra}
-    return Schema(tuple(cad), coords, state, {"step": "int64", "time": "float64"})
+    scalars = {"step": "int64", "time": "float64"}
+    if integ != "overdamped":
+        scalars["gamma_int"] = "float64"  # int_0^t gamma dt, for log_action_weight
+    return Schema(tuple(cad), coords, state, scalars)
 
 
 def _batch_size(cfg, bd: BoundaryData) -> int:
@@ -162,7 +173,7 @@ def _rec_buffers(schema: Schema, R: int, s0: int, n: int, layout: Layout, K: int
     return Rec(
         rc.every, arr("loss_batch"), arr("loss_train"), arr("loss_probe"),
         arr("w_norm2", M), arr("b_norm2", M) if "b_norm2" in names else np.zeros((R, 0, M)),
-        arr("kinetic"), arr("kinetic_o"),
+        arr("kinetic"), arr("kinetic_o"), arr("energy"),
         snap.every if snap else 0,
         np.zeros((R, rows(snap.every) if snap else 0, layout.n_par), dt),
         zc.every if zc else 0,
@@ -185,12 +196,31 @@ def _entry_steps(every: int, s0: int, n: int, group: str = "") -> np.ndarray:
     return np.arange(first, s0 + n + 1, every, dtype=np.int64)
 
 
-def _append(writer, schema: Schema, rec: Rec, layout: Layout, s0: int, n: int, t_of):
+def _friction(integ: int, table: np.ndarray, times: np.ndarray, g0: float):
+    """Friction gamma at steps s0 .. s0 + n (underdamped: gamma; heavy ball: (1 - beta) /
+    sqrt(eta)) and int_0^t gamma dt at those steps, from ``g0`` at s0; None if overdamped."""
+    if integ == UNDERDAMPED:
+        gam = table[GAMMA]
+    elif integ == HEAVY_BALL:
+        gam = (1.0 - table[BETA]) / np.sqrt(table[ETA])
+    else:
+        return None
+    dt = np.diff(times)[: gam.shape[0]]
+    # a strictly sequential sum G_{k+1} = G_k + gamma_k dt_k, so any chunking gives the same bits
+    return gam, np.cumsum(np.concatenate([[g0], gam[:-1] * dt[:-1]]))
+
+
+def _append(writer, schema: Schema, rec: Rec, layout: Layout, s0: int, n: int, t_of,
+            fric=None):
     for cad in schema.cadences:
         steps = _entry_steps(cad.every, s0, n, cad.group)
         tt = np.array([t_of(s) for s in steps], dtype=np.float64)
         if cad.group == "records":
-            vals = {v.name: getattr(rec, v.name) for v in cad.vars}
+            vals = {v.name: getattr(rec, v.name) for v in cad.vars if hasattr(rec, v.name)}
+            if fric is not None:
+                k = steps - s0
+                vals["dissipation"] = 2.0 * fric[0][k] * rec.kinetic  # gamma |p|^2
+                vals["log_action_weight"] = np.broadcast_to(fric[1][k], rec.kinetic.shape)
         elif cad.group == "bbd":
             vals = {}
             for q, name in enumerate(_BBD_LINK):
@@ -418,7 +448,7 @@ def _reopen(cfg, path: str, bd: BoundaryData, replicas: np.ndarray):
     st = State(s["theta"].copy(), s["mom"].copy(), s["force"].copy(), replicas.copy(),
                s["diverged"].copy(), s["diverged_step"].copy(), s["force_ok"].copy(),
                *_bbd_state(cfg, build_layout(cfg.network), len(replicas), s))
-    return writer, (st, int(s["step"]), float(s["time"]))
+    return writer, (st, int(s["step"]), float(s["time"]), float(s.get("gamma_int", 0.0)))
 
 
 def _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall, stop):
@@ -428,15 +458,24 @@ def _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall, s
     seed = np.uint64(cfg.ensemble.seed)
     K = bd.X_probe.shape[0]
     bound = float(cfg.dynamics.divergence_bound)
+    momentum = "gamma_int" in schema.state_scalars
+
+    def scalars():
+        out = {"step": step, "time": t}
+        if momentum:
+            out["gamma_int"] = gint
+        return out
+
     if start is None:
-        step, t = 0, 0.0
+        step, t, gint = 0, 0.0, 0.0
         table, times = sch.table(0, 0, 0.0)
         rec = _rec_buffers(schema, R, 0, 0, layout, K)
         record_initial(layout.arrays, tnet, bnd, Dyn(sch.integ, seed, bound, table), st, rec)
-        _append(writer, schema, rec, layout, 0, 0, lambda s: 0.0)
-        writer.checkpoint(_state_dict(st), {"step": step, "time": t})
+        _append(writer, schema, rec, layout, 0, 0, lambda s: 0.0,
+                _friction(sch.integ, table, times, 0.0))
+        writer.checkpoint(_state_dict(st), scalars())
     else:
-        step, t = start[1], start[2]
+        step, t, gint = start[1], start[2], start[3]
     steps = cfg.ensemble.steps
     first = step
     chunk = cfg.ensemble.chunk or 16
@@ -455,11 +494,14 @@ def _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall, s
         if step > first:  # the first call may include compilation
             timed_s, timed_steps = timed_s + dt_k, timed_steps + n
         s0 = step
-        _append(writer, schema, rec, layout, s0, n, lambda s: times[s - s0])
+        fric = _friction(sch.integ, table, times, gint)
+        _append(writer, schema, rec, layout, s0, n, lambda s: times[s - s0], fric)
         step, t = s0 + n, float(times[n])
+        if fric is not None:
+            gint = float(fric[1][n])
         now = time.perf_counter()
         if now - last_ckpt >= cfg.ensemble.checkpoint_every or step >= steps:
-            writer.checkpoint(_state_dict(st), {"step": step, "time": t})
+            writer.checkpoint(_state_dict(st), scalars())
             last_ckpt = now
         if bar is not None:
             bar.update(n)
@@ -467,7 +509,7 @@ def _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall, s
         if auto:
             chunk = int(min(max(1, chunk * 0.5 / max(dt_k, 1e-4)), 2 * chunk, 1 << 20))
     if stop.name is not None:
-        writer.checkpoint(_state_dict(st), {"step": step, "time": t})
+        writer.checkpoint(_state_dict(st), scalars())
     if bar is not None:
         bar.close()
     if timed_steps == 0:

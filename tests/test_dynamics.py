@@ -155,12 +155,15 @@ def test_underdamped_energy_balance_second_order():
                  "dynamics": {"integrator": "underdamped", "dt": h, "gamma": 0.7, "T": 0.0},
                  "ensemble": {"replicas": 2, "steps": steps, "seed": 3},
                  "recording": {"every": 1}}
-        # start with momentum: branch would need a file, so use the initial force from rest
         _, rd, _ = run_memory(table)
         K = rd.read("records/kinetic")
-        E = K + rd.read("records/loss_batch")
+        E = rd.read("records/energy")
         t = rd.read("records/time")
-        diss = np.trapezoid(2 * 0.7 * K, t, axis=1)
+        # the recorded E and gamma |p|^2 are what they say (lambda = 0, mean reduction)
+        np.testing.assert_allclose(E, K + rd.read("records/loss_batch"), rtol=1e-13)
+        np.testing.assert_allclose(rd.read("records/dissipation"), 2 * 0.7 * K, rtol=1e-15)
+        np.testing.assert_allclose(rd.read("records/log_action_weight")[0], 0.7 * t, rtol=1e-12)
+        diss = np.trapezoid(rd.read("records/dissipation"), t, axis=1)
         return np.abs(E[:, -1] - E[:, 0] + diss), np.abs(E[:, -1] - E[:, 0])
 
     r1, scale = residual(0.04)

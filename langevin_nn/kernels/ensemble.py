@@ -54,13 +54,15 @@ State = namedtuple("State", "theta mom force replica diverged diverged_step forc
                             "bbd_pending bbd_theta bbd_z bbd_A bbd_zp bbd_Ap bbd_scal")
 #: Record buffers of one chunk. every: record cadence; loss_batch, loss_train, loss_probe (R, n_rec)
 #: (loss_train (R, 0) when off); w_norm2, b_norm2 (R, n_rec, M) (or (R, 0, M)); kinetic,
-#: kinetic_o (R, n_rec) or (R, 0); snap_every, snap (R, n_snap, n_par); z_every,
+#: kinetic_o (R, n_rec) or (R, 0); energy (R, n_rec) or (R, 0): E = 1/2 |p|^2 + l + lambda/2
+#: |theta|^2 with l the dynamics' cost on the step's minibatch; snap_every, snap (R, n_snap,
+#: n_par); z_every,
 #: z (R, n_z, K, sum_{m>=1} N_m); bbd_every (0: off), bbd_link (R, n_bbd, 6, M), bbd_link_p
 #: (R, n_bbd, 3, M), bbd_tot, bbd_tot_p (R, n_bbd, 7) for the BBD entries of steps t in
 #: [s0, s0 + n) (completed one step later; see kernels/bbd.py).
 Rec = namedtuple(
     "Rec",
-    "every loss_batch loss_train loss_probe w_norm2 b_norm2 kinetic kinetic_o "
+    "every loss_batch loss_train loss_probe w_norm2 b_norm2 kinetic kinetic_o energy "
     "snap_every snap z_every z bbd_every bbd_link bbd_link_p bbd_tot bbd_tot_p",
 )
 
@@ -171,6 +173,8 @@ def _observe(net, tnet, bd, dyn, st, rec, r, s0, step, theta, mom, kin_scale, ko
                 rec.kinetic[r, row] = nan
             if rec.kinetic_o.shape[1] > 0:
                 rec.kinetic_o[r, row] = nan
+            if rec.energy.shape[1] > 0:
+                rec.energy[r, row] = nan
             if rec.w_norm2.shape[1] > 0:
                 rec.w_norm2[r, row, :] = nan
             if rec.b_norm2.shape[1] > 0:
@@ -189,6 +193,15 @@ def _observe(net, tnet, bd, dyn, st, rec, r, s0, step, theta, mom, kin_scale, ko
                 rec.kinetic[r, row] = 0.5 * e * kin_scale
             if rec.kinetic_o.shape[1] > 0:
                 rec.kinetic_o[r, row] = ko
+            if rec.energy.shape[1] > 0:  # SFT Eq. 8: E = 1/2 |theta_dot|^2 + C (prior included)
+                e = 0.0
+                t2 = 0.0
+                for i in range(mom.shape[0]):
+                    e += mom[i] * mom[i]
+                    t2 += theta[i] * theta[i]
+                cost = lb / bd.B if bd.mean else lb
+                lam_s = dyn.sched[LAM, step - s0]
+                rec.energy[r, row] = 0.5 * e * kin_scale + cost + 0.5 * lam_s * t2
             if rec.w_norm2.shape[1] > 0:
                 for m in range(net.kind.shape[0]):
                     wo = net.w_off[m]
