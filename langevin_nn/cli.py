@@ -197,13 +197,14 @@ def info(file):
     """Print a readable summary of an ensemble FILE."""
     from .store import format_info, open_ensemble
 
+    from . import desitter
     from .bbd import identity_summary
 
     with open_ensemble(file) as ens:
         click.echo(format_info(ens))
-        line = identity_summary(ens)
-        if line:
-            click.echo(line)
+        for line in (identity_summary(ens), desitter.summary(ens)):
+            if line:
+                click.echo(line)
 
 
 def _register() -> None:
