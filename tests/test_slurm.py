@@ -117,19 +117,26 @@ def test_submit_four_shards_equals_single_run(cluster, tmp_path):
 def test_time_limit_signal_requeues_and_merge_still_runs(cluster, tmp_path):
     """USR1 to a running task (what --signal=B:USR1@S sends before the time limit): it
     checkpoints, requeues itself, exits 75; the requeued task resumes; the merge runs after."""
-    # small chunks and frequent checkpoints: a task lasts seconds and commits as it goes
-    cfg_path = _write_config(tmp_path / "c.toml", 20000, chunk=4, checkpoint_every=0.05)
+    # one step per chunk and frequent checkpoints: a task lasts many seconds (Python overhead
+    # per chunk) and commits as it goes, so the signal reliably finds it running
+    cfg_path = _write_config(tmp_path / "c.toml", 20000, chunk=1, checkpoint_every=0.05)
     out = tmp_path / "out"
     array_id, merge_id = _submit(cluster, cfg_path, out)
     task = f"{array_id}_0"
+    shard0 = out / "shard_0.h5"
     t0 = time.time()
-    while time.time() - t0 < 200:  # wait until task 0 runs, then give it a moment to commit
-        q = subprocess.run(["squeue", "-h", "-j", task, "-o", "%T"], capture_output=True,
-                           text=True, env=cluster).stdout.strip()
-        if q == "RUNNING":
-            break
+    done = 0
+    while time.time() - t0 < 300:  # wait until task 0 has committed some steps
+        if shard0.exists():
+            try:
+                with open_ensemble(shard0) as e:
+                    done = e.steps_done
+            except Exception:  # being renamed into place, or between writes
+                done = 0
+            if done > 0:
+                break
         time.sleep(0.2)
-    time.sleep(1.5)
+    assert 0 < done < 20000, f"task 0 never observed running (steps done {done})"
     errors = []
     for _ in range(40):  # a task just launched answers "can not be altered now, try again later"
         r = subprocess.run(["scancel", "--signal=USR1", "--batch", task], env=cluster,
