@@ -194,7 +194,12 @@ def validate(config, sets):
 @cli.command()
 @click.argument("file", type=click.Path())
 def info(file):
-    """Print a readable summary of an ensemble FILE."""
+    """Print a readable summary of an ensemble FILE (or of a sweep directory)."""
+    if os.path.isdir(file) or os.path.basename(file) == "sweep.json":
+        from .cli_sweep import sweep_info
+
+        click.echo(sweep_info(file))
+        return
     from .store import format_info, open_ensemble
 
     from . import desitter
@@ -211,8 +216,9 @@ def _register() -> None:
     """Add the commands that live in their own modules (cli_sft, cli_analysis)."""
     from .cli_analysis import analyze, meanfield
     from .cli_sft import sft
+    from .cli_sweep import sweep
 
-    for command in (sft, analyze, meanfield):
+    for command in (sft, analyze, meanfield, sweep):
         cli.add_command(command)
 
 

@@ -154,6 +154,9 @@ def test_time_limit_signal_requeues_and_merge_still_runs(cluster, tmp_path):
         r = subprocess.run(["squeue", "-h", "-j", task, "-o", "%T %r"], capture_output=True,
                            text=True, env=cluster).stdout.strip()
         if "BeginTime" in r:
+            # releasing within the second of the requeue makes slurmd refuse the launch
+            # ("Job credential revoked"): wait a little first
+            time.sleep(2.5)
             subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], env=cluster)
             break
         time.sleep(0.3)
