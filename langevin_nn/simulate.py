@@ -35,7 +35,7 @@ from .dynamics import HEAVY_BALL, OVERDAMPED, UNDERDAMPED, Schedules
 from .errors import UserError
 from .kernels import streams
 from .kernels.ensemble import (
-    BETA, ETA, GAMMA, Boundary, Dyn, Rec, State, init_params, record_initial, run_chunk,
+    BETA, ETA, GAMMA, Boundary, Dyn, Rec, State, init_params, run_chunk,
 )
 from .store import Cadence, HDF5Writer, MemoryWriter, Schema, Var, open_ensemble
 
@@ -470,7 +470,7 @@ def _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall, s
         step, t, gint = 0, 0.0, 0.0
         table, times = sch.table(0, 0, 0.0)
         rec = _rec_buffers(schema, R, 0, 0, layout, K)
-        record_initial(layout.arrays, tnet, bnd, Dyn(sch.integ, seed, bound, table), st, rec)
+        run_chunk(layout.arrays, tnet, bnd, Dyn(sch.integ, seed, bound, table), st, rec, 0, 0)
         _append(writer, schema, rec, layout, 0, 0, lambda s: 0.0,
                 _friction(sch.integ, table, times, 0.0))
         writer.checkpoint(_state_dict(st), scalars())

@@ -479,43 +479,47 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
 
 @pjit
 def run_chunk(net, tnet, bd, dyn, st, rec, s0, n):
-    """Advance every replica by n steps from s0 (prange over replicas); records in ``rec``."""
+    """Advance every replica by n steps from s0 (prange over replicas); records in ``rec``.
+
+    n = 0 records the initial state (step 0, rows 0 of ``rec``) instead: one parallel kernel
+    serves both, so the record code is compiled once (it is most of the compile time)."""
     for r in prange(st.theta.shape[0]):
-        replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r)
+        if n == 0:
+            _initial_replica(net, tnet, bd, dyn, st, rec, r)
+        else:
+            replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r)
 
 
-@pjit
-def record_initial(net, tnet, bd, dyn, st, rec):
-    """Record the state at step 0 (rows 0 of ``rec``) for every replica."""
-    R = st.theta.shape[0]
-    for r in prange(R):
-        theta = st.theta[r]
-        B = bd.B
-        nb = max(B, 64)
-        L = net.lay_off[net.lay_off.shape[0] - 1]
-        Lt = tnet.lay_off[tnet.lay_off.shape[0] - 1]
-        nm = net.widths[net.widths.shape[0] - 1]
-        dt_ = theta.dtype
-        H = np.zeros((nb, L), dt_)
-        D = np.zeros((nb, L), dt_)
-        G = np.zeros((nb, L), dt_)
-        Zs = np.zeros((nb, L), dt_)
-        Yb = np.zeros((nb, nm), dt_)
-        Xb = np.zeros((B, net.widths[0]), dt_)
-        Ht = np.zeros((B if bd.online else 0, Lt))
-        Dt = np.zeros((B if bd.online else 0, Lt))
-        gbuf = np.empty(B * max(net.widths[0], nm))
-        zt = np.empty(nm)
-        idx = np.zeros(B, np.int64)
-        e = 0.0
-        mom = st.mom[r]
-        for i in range(mom.shape[0]):
-            e += mom[i] * mom[i]
-        kin_scale = 1.0
-        if dyn.integ == HEAVY_BALL:
-            kin_scale = 1.0 / dyn.sched[ETA, 0]
-        _observe(net, tnet, bd, dyn, st, rec, r, 0, 0, theta, mom, kin_scale, 0.5 * e * kin_scale,
-                 H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs)
+@jit
+def _initial_replica(net, tnet, bd, dyn, st, rec, r):
+    """Record replica r's state at step 0 (rows 0 of ``rec``)."""
+    theta = st.theta[r]
+    B = bd.B
+    nb = max(B, 64)
+    L = net.lay_off[net.lay_off.shape[0] - 1]
+    Lt = tnet.lay_off[tnet.lay_off.shape[0] - 1]
+    nm = net.widths[net.widths.shape[0] - 1]
+    dt_ = theta.dtype
+    H = np.zeros((nb, L), dt_)
+    D = np.zeros((nb, L), dt_)
+    G = np.zeros((nb, L), dt_)
+    Zs = np.zeros((nb, L), dt_)
+    Yb = np.zeros((nb, nm), dt_)
+    Xb = np.zeros((B, net.widths[0]), dt_)
+    Ht = np.zeros((B if bd.online else 0, Lt))
+    Dt = np.zeros((B if bd.online else 0, Lt))
+    gbuf = np.empty(B * max(net.widths[0], nm))
+    zt = np.empty(nm)
+    idx = np.zeros(B, np.int64)
+    e = 0.0
+    mom = st.mom[r]
+    for i in range(mom.shape[0]):
+        e += mom[i] * mom[i]
+    kin_scale = 1.0
+    if dyn.integ == HEAVY_BALL:
+        kin_scale = 1.0 / dyn.sched[ETA, 0]
+    _observe(net, tnet, bd, dyn, st, rec, r, 0, 0, theta, mom, kin_scale, 0.5 * e * kin_scale,
+             H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs)
 
 
 @pjit
