@@ -42,6 +42,18 @@ def _template(name: str) -> str:
     return (resources.files("langevin_nn") / "templates" / name).read_text()
 
 
+def sbatch_lines(partition=None, time=None, mem=None, account=None, extra_sbatch=()):
+    """The '#SBATCH' lines of the scheduler options, and the environment lines every task needs
+    (the Numba cache location of the submitting shell, if set)."""
+    lines = [f"#SBATCH --{key}={val}" for key, val in
+             (("partition", partition), ("time", time), ("mem", mem), ("account", account)) if val]
+    lines += [f"#SBATCH {x}" for x in extra_sbatch]
+    env = []
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        env.append(f"export NUMBA_CACHE_DIR={shlex.quote(os.environ['NUMBA_CACHE_DIR'])}")
+    return lines, env
+
+
 def write_scripts(cfg, outdir: str, *, shards: int, output: str | None = None,
                   partition: str | None = None, time: str | None = None, cpus_per_task: int = 1,
                   mem: str | None = None, account: str | None = None,
@@ -59,15 +71,7 @@ def write_scripts(cfg, outdir: str, *, shards: int, output: str | None = None,
         f.write(cfg.to_toml())
     output = os.path.abspath(output or os.path.join(outdir, "ensemble.h5"))
     name = name or f"lnn-{cfg.hash[:8]}"
-    lines = []
-    for key, val in (("partition", partition), ("time", time), ("mem", mem),
-                     ("account", account)):
-        if val:
-            lines.append(f"#SBATCH --{key}={val}")
-    lines += [f"#SBATCH {x}" for x in extra_sbatch]
-    env = []
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        env.append(f"export NUMBA_CACHE_DIR={shlex.quote(os.environ['NUMBA_CACHE_DIR'])}")
+    lines, env = sbatch_lines(partition, time, mem, account, extra_sbatch)
     common = dict(name=name, logs=logs, python=shlex.quote(sys.executable),
                   sbatch_lines="\n".join(lines), env_lines="\n".join(env), outdir=outdir)
     array = _template("array.sbatch").format(

@@ -1073,15 +1073,9 @@ def write_slurm_scripts(idx: SweepIndex, tasks: Sequence[tuple[str, str | None]]
     logs = os.path.join(sdir, "logs")
     os.makedirs(logs, exist_ok=True)
     name = name or f"lnn-sweep-{idx.hash[:8]}"
-    lines = []
-    for key, val in (("partition", partition), ("time", time), ("mem", mem),
-                     ("account", account)):
-        if val:
-            lines.append(f"#SBATCH --{key}={val}")
-    lines += [f"#SBATCH {x}" for x in extra_sbatch]
-    env = []
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        env.append(f"export NUMBA_CACHE_DIR={shlex.quote(os.environ['NUMBA_CACHE_DIR'])}")
+    from .slurm import sbatch_lines
+
+    lines, env = sbatch_lines(partition, time, mem, account, extra_sbatch)
     env.append(f"export PYTHONPATH={shlex.quote(_package_root())}${{PYTHONPATH:+:$PYTHONPATH}}")
     common = dict(name=name, logs=logs, python=shlex.quote(sys.executable),
                   sbatch_lines="\n".join(lines), env_lines="\n".join(env),
