@@ -141,13 +141,16 @@ def test_time_limit_signal_requeues_and_merge_still_runs(cluster, tmp_path):
     for _ in range(40):  # a task just launched answers "can not be altered now, try again later"
         r = subprocess.run(["scancel", "--signal=USR1", "--batch", task], env=cluster,
                            capture_output=True, text=True)
-        if r.returncode == 0:
+        # scancel may report failure although the signal was delivered (the task stopped and
+        # requeued itself before scancel heard back): the task's log is the witness
+        if r.returncode == 0 or "stopped by SIGUSR1" in _logs(out):
             break
         errors.append(r.stderr.strip())
         time.sleep(0.5)
     else:
         q = subprocess.run(["squeue"], capture_output=True, text=True, env=cluster).stdout
-        raise AssertionError(f"scancel --signal=USR1 kept failing: {errors[-3:]}\n{q}\n{_logs(out)}")
+        raise AssertionError(f"scancel --signal=USR1 kept failing: {sorted(set(errors))}\n{q}\n"
+                             f"{_logs(out)}")
     # SLURM holds a requeued job back (reason BeginTime) for a while; release it for the test
     t0 = time.time()
     while time.time() - t0 < 60:
