@@ -28,9 +28,10 @@ from . import streams
 from . import bbd as _bbd
 from .data import teacher_fill
 from .losses import loss_grad
-from .network import backward, forward
-from .options import jit, pjit
-from .philox import fill_gaussian, fill_indices
+from .network import all_dense, backward, dense_loss_grad, forward
+from .options import jit, pjit, wide_vectors
+from .philox import _CHUNK as NOISE_CHUNK
+from .philox import fill_gaussian, fill_indices, noisy_axpby
 
 OVERDAMPED, UNDERDAMPED, HEAVY_BALL = 0, 1, 2
 #: rows of the per-step schedule table ``Dyn.sched`` (shape (6, n + 1): steps s0 .. s0 + n)
@@ -369,6 +370,7 @@ def _bad(loss, bound):
 @jit
 def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
     """Advance replica r from step s0 by n steps (see the module docstring) and record."""
+    wide_vectors()
     theta = st.theta[r]
     mom = st.mom[r]
     force = st.force[r]
@@ -392,7 +394,14 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
     zt = np.empty(nm)
     idx = np.zeros(B, np.int64)
     grad = np.empty(n_par, dt_)
-    xi = np.empty(n_par, dt_)
+    xi = np.empty(n_par if dyn.integ == UNDERDAMPED else 0, dt_)
+    # all-dense networks take the fast path (network.dense_loss_grad, layer-blocked scratch
+    # fmH, fmD); the noise of the overdamped and heavy-ball updates is generated inside the
+    # update loop (philox.noisy_axpby, scratch nbuf)
+    dense = all_dense(net)
+    fmH = np.empty(nb * L if dense else 0, dt_)
+    fmD = np.empty(nb * L if dense else 0, dt_)
+    nbuf = np.empty(2 * NOISE_CHUNK)
     integ = dyn.integ
     seed = dyn.seed
     sched = dyn.sched
@@ -438,8 +447,17 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
                     st.diverged[r] = True
                     st.diverged_step[r] = s + 1
             else:
-                lb = _force(net, tnet, bd, dyn, rg, s, lam, theta, grad,
-                            H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+                if dense:
+                    load_batch(net, tnet, bd, seed, rg, s, H, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+                    sc = -1.0 / B if bd.mean else -1.0
+                    lb = dense_loss_grad(net, bd.loss, theta, B, H, D, G, Yb, grad, sc,
+                                         fmH, fmD) / B
+                    if lam != 0.0:
+                        for i in range(n_par):
+                            grad[i] -= lam * theta[i]
+                else:
+                    lb = _force(net, tnet, bd, dyn, rg, s, lam, theta, grad,
+                                H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt)
                 if _bad(lb, dyn.bound):
                     st.diverged[r] = True
                     st.diverged_step[r] = s
@@ -448,25 +466,17 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
                         amp = math.sqrt(2.0 * eta * T)
                     else:
                         amp = math.sqrt(2.0 * (1.0 - sched[BETA, k]) * eta * T)
-                    if amp > 0.0:
-                        fill_gaussian(seed, streams.NOISE, rg, s, xi, amp)
-                    ssq = 0.0
                     if integ == OVERDAMPED:
-                        for i in range(n_par):
-                            v = theta[i] + eta * grad[i]  # grad holds the force -g
-                            if amp > 0.0:
-                                v += xi[i]
-                            theta[i] = v
-                            ssq += v * v
+                        # theta += eta * force + amp * xi  (grad holds the force -g)
+                        ssq = noisy_axpby(seed, streams.NOISE, rg, s, theta, 1.0, grad, eta,
+                                          amp, nbuf)
                     else:
                         beta = sched[BETA, k]
+                        ssq = noisy_axpby(seed, streams.NOISE, rg, s, mom, beta, grad, eta,
+                                          amp, nbuf)
                         for i in range(n_par):
-                            v = beta * mom[i] + eta * grad[i]
-                            if amp > 0.0:
-                                v += xi[i]
-                            mom[i] = v
-                            theta[i] += v
-                            ssq += theta[i] * theta[i] + v * v
+                            theta[i] += mom[i]
+                            ssq += theta[i] * theta[i]
                     if not math.isfinite(ssq):
                         st.diverged[r] = True
                         st.diverged_step[r] = s + 1

@@ -12,15 +12,48 @@ example networks, whose weight blocks are ordered as the papers' lattice sites.
 
 Per-sample buffers concatenate all layers 0..M along the last axis (``lay_off``):
 H[b] holds h^(0..M), D[b] holds sigma'(z^(1..M)), G[b] the back-propagated dl/dz.
+
+Speed (see docs/performance.md)
+-------------------------------
+All-dense networks have a fast path, ``dense_loss_grad`` (the ensemble kernel's overdamped and
+heavy-ball steps use it). For batches of at least ``FM_MIN_BATCH`` samples, ``_dense_blas`` keeps
+each layer as a contiguous (B, N_m) block and takes the three products of a link by BLAS
+(Numba's ``np.dot``), with G = dl/dz and H the activations:
+
+    forward   Z = H W^T          backward   G_in = G W          weights   dW = G^T H
+
+each call small enough (``BLAS_MNK_MAX``) for OpenBLAS to run it on the calling thread; the
+activation of a layer is one loop over its block (``activations.act_rows``). Smaller batches use
+dot products forward and rank-1/rank-4 row updates on 2-d views backward (vectorised along the
+rows; a 1-d slice per short row costs more to set up than the row's arithmetic). The generic
+``forward`` and ``backward`` (records, table links, the underdamped integrator) use dot products
+and ``gemm_nn``, a micro-kernel of rank-4 updates (``C[m, :] (+)= sum_k A[m, k] B[k, :]`` with
+four scalars of A in registers per pass over a row of C).
+
+Every sum is taken in an order fixed by the shapes alone (never by the thread or the replica), so
+results are bitwise reproducible; they differ from the NumPy reference by round-off only.
 """
 from __future__ import annotations
 
 from collections import namedtuple
 
-from .activations import act_fwd
-from .options import jit
+import numpy as np
+
+from .activations import act_rows
+from .losses import loss_grad
+from .options import EXACT, jit, wide_vectors
 
 DENSE, TABLE = 0, 1
+
+# Non-literal 0, 1, True, False for helper arguments: Numba compiles a separate specialisation of
+# the callee for every pattern of literal constants among its arguments.
+_I0 = np.int64(0)
+_I1 = np.int64(1)
+_T = np.bool_(True)
+_F = np.bool_(False)
+
+#: Batches of at least this many samples take the BLAS path (``_dense_blas``).
+FM_MIN_BATCH = 4
 
 #: Arrays describing an architecture to the kernels (built by ``langevin_nn.bulk.networks``).
 #: widths int64[M+1]; lay_off int64[M+2]; kind, w_off, w_size, b_off (-1: no bias), fan, tab_off
@@ -33,6 +66,83 @@ NetArrays = namedtuple(
 )
 
 
+# --------------------------------------------------------------------------- micro-kernel
+@jit(fastmath=EXACT)
+def gemm_nn(C, c_off, c_sm, A, a_off, a_sm, a_sk, Bm, b_off, b_sk, M, N, K, accumulate):
+    """``C[m, n] (+)= sum_k A[m, k] B[k, n]`` for m < M, n < N, k < K on flat 1-d arrays:
+    ``C[m, n] = C[c_off + m c_sm + n]``, ``A[m, k] = A[a_off + m a_sm + k a_sk]``,
+    ``B[k, n] = Bm[b_off + k b_sk + n]``. ``accumulate = False`` overwrites C.
+
+    Rank-4 updates: per row of C, four scalars of A and four rows of B per pass over the row
+    (one load and one store of C per four fused multiply-adds); the pass vectorises over n.
+    The regions of C and B may lie in one array as long as they do not overlap. Rows are taken
+    as slices so that the inner index is a bare ``range`` variable: an offset index would make
+    Numba's negative-index wraparound non-affine and turn the loads into gathers."""
+    wide_vectors()
+    K4 = K - K % 4
+    for m in range(M):
+        c0 = c_off + m * c_sm
+        a0 = a_off + m * a_sm
+        cr = C[c0:c0 + N]
+        k = 0
+        if not accumulate:
+            if K4 > 0:
+                x0 = A[a0]
+                x1 = A[a0 + a_sk]
+                x2 = A[a0 + 2 * a_sk]
+                x3 = A[a0 + 3 * a_sk]
+                b0 = Bm[b_off:b_off + N]
+                b1 = Bm[b_off + b_sk:b_off + b_sk + N]
+                b2 = Bm[b_off + 2 * b_sk:b_off + 2 * b_sk + N]
+                b3 = Bm[b_off + 3 * b_sk:b_off + 3 * b_sk + N]
+                for n in range(N):
+                    cr[n] = (x0 * b0[n] + x1 * b1[n]) + (x2 * b2[n] + x3 * b3[n])
+                k = 4
+            else:
+                x0 = A[a0]
+                b0 = Bm[b_off:b_off + N]
+                for n in range(N):
+                    cr[n] = x0 * b0[n]
+                k = 1
+        while k < K4:
+            ak = a0 + k * a_sk
+            x0 = A[ak]
+            x1 = A[ak + a_sk]
+            x2 = A[ak + 2 * a_sk]
+            x3 = A[ak + 3 * a_sk]
+            r0 = b_off + k * b_sk
+            b0 = Bm[r0:r0 + N]
+            b1 = Bm[r0 + b_sk:r0 + b_sk + N]
+            b2 = Bm[r0 + 2 * b_sk:r0 + 2 * b_sk + N]
+            b3 = Bm[r0 + 3 * b_sk:r0 + 3 * b_sk + N]
+            for n in range(N):
+                cr[n] += (x0 * b0[n] + x1 * b1[n]) + (x2 * b2[n] + x3 * b3[n])
+            k += 4
+        while k < K:
+            x0 = A[a0 + k * a_sk]
+            r0 = b_off + k * b_sk
+            b0 = Bm[r0:r0 + N]
+            for n in range(N):
+                cr[n] += x0 * b0[n]
+            k += 1
+
+
+@jit
+def _dense_rows_dot(theta, wo, bo, n_in, n_out, H, o_in, o_out, nr):
+    """``H[b, o_out + i] = b_i + sum_j W[i, j] H[b, o_in + j]`` by dot products (vector over j)."""
+    wide_vectors()
+    zero = H.dtype.type(0.0)
+    for b in range(nr):
+        h = H[b, o_in:o_in + n_in]
+        for i in range(n_out):
+            s = theta[bo + i] if bo >= 0 else zero
+            w = theta[wo + i * n_in:wo + (i + 1) * n_in]
+            for j in range(n_in):
+                s += w[j] * h[j]
+            H[b, o_out + i] = s
+
+
+# --------------------------------------------------------------------------- generic passes
 @jit
 def forward(net, theta, nr, H, D, Zs):
     """Forward pass for samples 0..nr-1 whose inputs are already in ``H[:, lay_off[0]:lay_off[1]]``.
@@ -40,8 +150,10 @@ def forward(net, theta, nr, H, D, Zs):
     Fills h^(m) (H) and sigma'(z^(m)) (D) for m = 1..M; if ``Zs.shape[0] > 0`` also stores the
     pre-activations z^(m) in Zs. Shapes: theta (n_par,), H, D, Zs (>= nr, lay_off[M+1]).
     """
+    wide_vectors()
     M = net.kind.shape[0]
     keep_z = Zs.shape[0] > 0
+    zero = H.dtype.type(0.0)
     for m in range(M):
         n_in = net.widths[m]
         n_out = net.widths[m + 1]
@@ -49,40 +161,24 @@ def forward(net, theta, nr, H, D, Zs):
         o_out = net.lay_off[m + 1]
         wo = net.w_off[m]
         bo = net.b_off[m]
-        code = net.act[m]
-        p = net.act_prm[m, 0]
-        q = net.act_prm[m, 1]
-        r = net.act_prm[m, 2]
         if net.kind[m] == DENSE:
-            for b in range(nr):
-                for i in range(n_out):
-                    s = 0.0
-                    if bo >= 0:
-                        s = theta[bo + i]
-                    row = wo + i * n_in
-                    for j in range(n_in):
-                        s += theta[row + j] * H[b, o_in + j]
-                    if keep_z:
-                        Zs[b, o_out + i] = s
-                    h, d = act_fwd(code, p, q, r, s)
-                    H[b, o_out + i] = h
-                    D[b, o_out + i] = d
+            _dense_rows_dot(theta, wo, bo, n_in, n_out, H, o_in, o_out, nr)
         else:
             F = net.fan[m]
             to = net.tab_off[m]
             for b in range(nr):
                 for i in range(n_out):
-                    s = 0.0
-                    if bo >= 0:
-                        s = theta[bo + i]
+                    s = theta[bo + i] if bo >= 0 else zero
                     for f in range(F):
                         t = to + i * F + f
                         s += theta[wo + net.conn_w[t]] * H[b, o_in + net.conn_in[t]]
-                    if keep_z:
-                        Zs[b, o_out + i] = s
-                    h, d = act_fwd(code, p, q, r, s)
-                    H[b, o_out + i] = h
-                    D[b, o_out + i] = d
+                    H[b, o_out + i] = s
+        if keep_z:
+            for b in range(nr):
+                for i in range(o_out, o_out + n_out):
+                    Zs[b, i] = H[b, i]
+        act_rows(net.act[m], net.act_prm[m, 0], net.act_prm[m, 1], net.act_prm[m, 2],
+                 H, D, _I0, nr, o_out, o_out + n_out)
 
 
 @jit
@@ -90,9 +186,19 @@ def backward(net, theta, nr, H, D, G, grad, scale):
     """Back-propagate and accumulate ``scale * dl/dtheta`` into ``grad``.
 
     On entry G[b, lay_off[M]:] holds dl/dZ of sample b (Z = h^(M)); G is overwritten with
-    dl/dz of every layer. H and D come from ``forward`` on the same samples.
+    ``scale * dl/dz`` of every layer. H and D come from ``forward`` on the same samples.
     """
+    wide_vectors()
     M = net.kind.shape[0]
+    L = G.shape[1]
+    Gf = G.reshape(G.size)
+    Hf = H.reshape(H.size)
+    sc = G.dtype.type(scale)
+    oz = net.lay_off[M]
+    for b in range(nr):
+        g = G[b, oz:oz + net.widths[M]]
+        for i in range(g.size):
+            g[i] *= sc
     for m in range(M - 1, -1, -1):
         n_in = net.widths[m]
         n_out = net.widths[m + 1]
@@ -101,28 +207,21 @@ def backward(net, theta, nr, H, D, G, grad, scale):
         wo = net.w_off[m]
         bo = net.b_off[m]
         for b in range(nr):
+            g = G[b, o_out:o_out + n_out]
+            d = D[b, o_out:o_out + n_out]
             for i in range(n_out):
-                G[b, o_out + i] *= D[b, o_out + i]
+                g[i] *= d[i]
         if bo >= 0:
+            gb = grad[bo:bo + n_out]
             for b in range(nr):
+                g = G[b, o_out:o_out + n_out]
                 for i in range(n_out):
-                    grad[bo + i] += scale * G[b, o_out + i]
+                    gb[i] += g[i]
         if net.kind[m] == DENSE:
-            for b in range(nr):
-                for i in range(n_out):
-                    di = scale * G[b, o_out + i]
-                    row = wo + i * n_in
-                    for j in range(n_in):
-                        grad[row + j] += di * H[b, o_in + j]
+            # dW += G^T H;  G_in = G W
+            gemm_nn(grad, wo, n_in, Gf, o_out, _I1, L, Hf, o_in, L, n_out, n_in, nr, _T)
             if m > 0:
-                for b in range(nr):
-                    for j in range(n_in):
-                        G[b, o_in + j] = 0.0
-                    for i in range(n_out):
-                        di = G[b, o_out + i]
-                        row = wo + i * n_in
-                        for j in range(n_in):
-                            G[b, o_in + j] += theta[row + j] * di
+                gemm_nn(Gf, o_in, L, Gf, o_out, L, _I1, theta, wo, n_in, nr, n_in, n_out, _F)
         else:
             F = net.fan[m]
             to = net.tab_off[m]
@@ -136,6 +235,215 @@ def backward(net, theta, nr, H, D, G, grad, scale):
                     for f in range(F):
                         t = to + i * F + f
                         w = wo + net.conn_w[t]
-                        grad[w] += scale * di * H[b, o_in + net.conn_in[t]]
+                        grad[w] += di * H[b, o_in + net.conn_in[t]]
                         if m > 0:
                             G[b, o_in + net.conn_in[t]] += theta[w] * di
+
+
+# --------------------------------------------------------------------------- dense fast path
+@jit
+def all_dense(net):
+    """True if every link is DENSE (the networks ``dense_loss_grad`` handles)."""
+    for m in range(net.kind.shape[0]):
+        if net.kind[m] != DENSE:
+            return False
+    return True
+
+
+#: Largest m * n * k of one BLAS call from inside a kernel. OpenBLAS runs a gemm on one thread
+#: when m n k <= 65536 * GEMM_MULTITHREAD_THRESHOLD (4 by default; interface/gemm.c), whatever its
+#: thread setting, so kernels running in a ``prange`` never wait on OpenBLAS's thread pool. Larger
+#: products are split over rows of the output (the sums themselves are not split, so the result
+#: does not depend on the split).
+BLAS_MNK_MAX = 262144
+
+
+@jit
+def _dot(A, Bm, C):
+    """``C = A @ B`` by BLAS (Numba's ``np.dot``), in row blocks of at most ``BLAS_MNK_MAX``
+    multiply-adds per call."""
+    m = A.shape[0]
+    nk = max(Bm.shape[0] * Bm.shape[1], 1)
+    rb = max(1, BLAS_MNK_MAX // nk)
+    for r0 in range(0, m, rb):  # one np.dot site: each one is a sizeable piece of code
+        r1 = min(m, r0 + rb)
+        np.dot(A[r0:r1], Bm, C[r0:r1])
+
+
+@jit
+def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
+    """``dense_loss_grad`` for batches of >= FM_MIN_BATCH samples with BLAS products.
+
+    HS, DS, GS hold activations, derivatives and dl/dz layer by layer, each layer a contiguous
+    (nr, N_m) sample-major block at ``nr * lay_off[m]``; ``grad`` is overwritten."""
+    wide_vectors()
+    M = net.kind.shape[0]
+    n0 = net.widths[0]
+    X = HS[:nr * n0].reshape((nr, n0))
+    for b in range(nr):
+        xb = X[b]
+        hb = H[b, :n0]
+        for j in range(n0):
+            xb[j] = hb[j]
+    for m in range(M):
+        n_in = net.widths[m]
+        n_out = net.widths[m + 1]
+        o_in = net.lay_off[m]
+        o_out = net.lay_off[m + 1]
+        wo = net.w_off[m]
+        bo = net.b_off[m]
+        W = theta[wo:wo + n_out * n_in].reshape((n_out, n_in))
+        Hin = HS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in))
+        Z = HS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
+        Dz = DS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
+        _dot(Hin, W.T, Z)
+        if bo >= 0:
+            bias = theta[bo:bo + n_out]
+            for b in range(nr):
+                zb = Z[b]
+                for i in range(n_out):
+                    zb[i] += bias[i]
+        # the layer's block is contiguous: one long row for the activation loop
+        act_rows(net.act[m], net.act_prm[m, 0], net.act_prm[m, 1], net.act_prm[m, 2],
+                 Z.reshape((1, nr * n_out)), Dz.reshape((1, nr * n_out)), _I0, _I1, _I0,
+                 nr * n_out)
+    oz = net.lay_off[M]
+    nm = net.widths[M]
+    Zo = HS[nr * oz:nr * (oz + nm)].reshape((nr, nm))
+    Go = GS[nr * oz:nr * (oz + nm)].reshape((nr, nm))
+    total = 0.0
+    for b in range(nr):
+        total += loss_grad(loss, Zo[b], Yb[b], Go[b])
+    sc = GS.dtype.type(scale)
+    GT = np.empty((max(net.widths.max(), 1), nr), GS.dtype)
+    for m in range(M - 1, -1, -1):
+        n_in = net.widths[m]
+        n_out = net.widths[m + 1]
+        o_in = net.lay_off[m]
+        o_out = net.lay_off[m + 1]
+        wo = net.w_off[m]
+        bo = net.b_off[m]
+        W = theta[wo:wo + n_out * n_in].reshape((n_out, n_in))
+        Hin = HS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in))
+        Gz = GS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
+        Dz = DS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
+        # G <- G * sigma' (and the scale at the output), written to G and to its transpose
+        # G^T (contiguous rows per neuron, for dW = G^T H and the bias gradient) in one pass
+        Gt = GT[:n_out]
+        s_m = sc if m == M - 1 else GS.dtype.type(1.0)
+        for b in range(nr):
+            g = Gz[b]
+            d = Dz[b]
+            for i in range(n_out):
+                v = s_m * g[i] * d[i]
+                g[i] = v
+                Gt[i, b] = v
+        if bo >= 0:
+            gb = grad[bo:bo + n_out]
+            for i in range(n_out):
+                gt = Gt[i]
+                acc = gt[0]
+                for b in range(1, nr):
+                    acc += gt[b]
+                gb[i] = acc
+        # dW = G^T H
+        _dot(Gt, Hin, grad[wo:wo + n_out * n_in].reshape((n_out, n_in)))
+        if m > 0:
+            # G_in = G W
+            _dot(Gz, W, GS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in)))
+    return total
+
+
+@jit
+def dense_loss_grad(net, loss, theta, nr, H, D, G, Yb, grad, scale, HT, DT):
+    """Loss summed over samples 0..nr-1 and ``grad = scale * its gradient`` (overwritten, not
+    accumulated) for a network whose links are all DENSE; the inputs are in H's input layer.
+
+    The same quantities as ``forward`` + ``loss_grad`` + ``backward`` into a zeroed ``grad``, up to
+    round-off; H, D, G (>= nr, L) sample-major as there; HT, DT flat scratch of >= nr * L
+    elements. Batches of at least FM_MIN_BATCH samples go to ``_dense_blas``; smaller ones
+    (matrix-vector work) use dot products forward and row-by-row updates backward."""
+    wide_vectors()
+    if nr >= FM_MIN_BATCH:
+        return _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HT, DT, D.reshape(D.size))
+    M = net.kind.shape[0]
+    for m in range(M):
+        n_out = net.widths[m + 1]
+        o_out = net.lay_off[m + 1]
+        _dense_rows_dot(theta, net.w_off[m], net.b_off[m], net.widths[m], n_out, H,
+                        net.lay_off[m], o_out, nr)
+        act_rows(net.act[m], net.act_prm[m, 0], net.act_prm[m, 1], net.act_prm[m, 2],
+                 H, D, _I0, nr, o_out, o_out + n_out)
+    oz = net.lay_off[M]
+    nm = net.widths[M]
+    total = 0.0
+    for b in range(nr):
+        total += loss_grad(loss, H[b, oz:oz + nm], Yb[b], G[b, oz:oz + nm])
+    # backward (G carries scale * dl/dz, so grad needs no further scaling)
+    sc = G.dtype.type(scale)
+    for m in range(M - 1, -1, -1):
+        n_in = net.widths[m]
+        n_out = net.widths[m + 1]
+        o_in = net.lay_off[m]
+        o_out = net.lay_off[m + 1]
+        wo = net.w_off[m]
+        bo = net.b_off[m]
+        s_m = sc if m == M - 1 else G.dtype.type(1.0)
+        for b in range(nr):
+            g = G[b, o_out:o_out + n_out]
+            d = D[b, o_out:o_out + n_out]
+            for i in range(n_out):
+                g[i] = s_m * g[i] * d[i]
+        if bo >= 0:
+            gb = grad[bo:bo + n_out]
+            g = G[0, o_out:o_out + n_out]
+            for i in range(n_out):
+                gb[i] = g[i]
+            for b in range(1, nr):
+                g = G[b, o_out:o_out + n_out]
+                for i in range(n_out):
+                    gb[i] += g[i]
+        # dW = G^T H: a sum of nr outer products, row by row of dW (rows of a 2-d view: the
+        # per-row set-up of a general gemm_nn pass costs more than 16 multiplies)
+        W2 = grad[wo:wo + n_out * n_in].reshape((n_out, n_in))
+        h = H[0, o_in:o_in + n_in]
+        g = G[0, o_out:o_out + n_out]
+        for i in range(n_out):
+            gi = g[i]
+            wr = W2[i]
+            for j in range(n_in):
+                wr[j] = gi * h[j]
+        for b in range(1, nr):
+            h = H[b, o_in:o_in + n_in]
+            g = G[b, o_out:o_out + n_out]
+            for i in range(n_out):
+                gi = g[i]
+                wr = W2[i]
+                for j in range(n_in):
+                    wr[j] += gi * h[j]
+        if m > 0:
+            # G_in = G W, rank-4 updates over rows of W (2-d views, as above)
+            W = theta[wo:wo + n_out * n_in].reshape((n_out, n_in))
+            n4 = n_out - n_out % 4
+            for b in range(nr):
+                gin = G[b, o_in:o_in + n_in]
+                g = G[b, o_out:o_out + n_out]
+                for j in range(n_in):
+                    gin[j] = 0.0
+                for i in range(0, n4, 4):
+                    g0 = g[i]
+                    g1 = g[i + 1]
+                    g2 = g[i + 2]
+                    g3 = g[i + 3]
+                    w0 = W[i]
+                    w1 = W[i + 1]
+                    w2 = W[i + 2]
+                    w3 = W[i + 3]
+                    for j in range(n_in):
+                        gin[j] += (g0 * w0[j] + g1 * w1[j]) + (g2 * w2[j] + g3 * w3[j])
+                for i in range(n4, n_out):
+                    gi = g[i]
+                    wi = W[i]
+                    for j in range(n_in):
+                        gin[j] += gi * wi[j]
+    return total

@@ -49,13 +49,26 @@ The hot helpers are compiled with ``inline="always"`` (Numba-IR inlining): other
 linked as object code), and a call in a loop body prevents vectorisation. After inlining, the code
 is straight-line (selects, no branches, no calls), so loops over counters vectorise.
 
-Throughput (2-core Xeon with AVX-512, LLVM's default preference for 256-bit vectors): about
-0.4e9 Gaussians/s per core in ``gaussian_throughput_kernel``, 0.35e9/s in ``fill_gaussian`` into
-float64 and 0.45e9/s into float32, against 0.07e9/s per core with libm ``log``/``cos``/``sin``.
-Philox alone takes about 5 cycles per block (20 ``vpmuludq`` plus shifts and xors, on the same two
-vector ports as the floating-point work); ``log``, ``sin``/``cos`` and ``sqrt`` take about 8 more.
-Letting LLVM use 512-bit vectors (process-wide, e.g. ``NUMBA_CPU_FEATURES=<host features>,
--prefer-256-bit``) gives about 1.3x more.
+Two more things decide whether those loops vectorise well (docs/performance.md):
+
+* loops index slices with the bare ``range`` variable (``o = out[2 * c0:...]; o[2 * k]``), never
+  ``out[2 * (c0 + k)]``: Numba's negative-index wraparound on an index it cannot prove
+  non-negative makes the address non-affine, and LLVM then emits gathers and scatters;
+* the kernels call ``options.wide_vectors()``, which lets LLVM use 512-bit registers in that
+  function only (it prefers 256-bit ones on AVX-512 CPUs); the Philox rounds are integer work
+  (``vpmuludq``, shifts, ``vpternlogq``) that scales with the vector width.
+
+Throughput (2-core Xeon, Sapphire Rapids, AVX-512, per core): Philox alone about 0.77e9 blocks/s
+(1.5e9 Gaussians' worth); with Box-Muller about 0.55e9 Gaussians/s in
+``gaussian_throughput_kernel`` and 0.45-0.5e9/s fused into the parameter update
+(``noisy_axpby``), against 0.07e9/s per core with libm ``log``/``cos``/``sin``. The loop is bound
+by the vector ports: about 180 instructions per 8 blocks, 60 of them Philox (20 ``vpmuludq``),
+the rest the two polynomials, the conversions and the quadrant logic; the divider
+(``vdivpd``, ``vsqrtpd``) is not the bottleneck (replacing both by Newton iterations is slower).
+
+The noise of the overdamped and heavy-ball updates is never stored as an array:
+``noisy_axpby`` generates 256 pairs at a time into a small buffer and consumes them in the update
+loop, ``y <- a y + b x + scale * xi``.
 
 Tails: since ``u1 >= 2**-53``, ``|g| <= r_max = sqrt(2 * 53 * log 2) = 8.57``. The probability mass
 of a true Gaussian beyond 8.57 is ``1.0e-17`` per number, i.e. the truncation is invisible for any
@@ -71,7 +84,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from .options import jit, pjit
+from .options import jit, pjit, wide_vectors
 
 _U = np.uint64
 
@@ -262,6 +275,7 @@ def gauss_pair(seed, stream, replica, step, counter):
 @jit
 def fill_gaussian(seed, stream, replica, step, out, scale):
     """``out[i] = scale * (Gaussian i)`` for a 1-d float32/float64 array (computed in float64)."""
+    wide_vectors()
     n = out.size
     npair = n // 2
     if _BUFFERED_FILL and npair > 0:
@@ -271,15 +285,18 @@ def fill_gaussian(seed, stream, replica, step, out, scale):
         # loop (float64: 0.29e9 -> 0.35e9 Gaussians/s per core with the buffer).
         w = min(_CHUNK, npair)
         buf = np.empty(2 * w, dtype=out.dtype)
+        b0 = buf[:w]
+        b1 = buf[w:]
         for c0 in range(0, npair, w):
             m = min(w, npair - c0)
             for k in range(m):
                 g0, g1 = gauss_pair(seed, stream, replica, step, c0 + k)
-                buf[k] = scale * g0
-                buf[w + k] = scale * g1
+                b0[k] = scale * g0
+                b1[k] = scale * g1
+            o = out[2 * c0:2 * (c0 + m)]
             for k in range(m):
-                out[2 * (c0 + k)] = buf[k]
-                out[2 * (c0 + k) + 1] = buf[w + k]
+                o[2 * k] = b0[k]
+                o[2 * k + 1] = b1[k]
     else:
         for c in range(npair):
             g0, g1 = gauss_pair(seed, stream, replica, step, c)
@@ -288,6 +305,50 @@ def fill_gaussian(seed, stream, replica, step, out, scale):
     if n % 2 == 1:
         g0, g1 = gauss_pair(seed, stream, replica, step, npair)
         out[n - 1] = scale * g0
+
+
+@jit
+def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
+    """``y[i] = a y[i] + b x[i] + scale * (Gaussian i)`` in place (the noise generated in the same
+    pass, never stored as an array; ``scale = 0`` skips it); returns ``sum_i y[i]**2`` after the
+    update (the caller's finiteness check). ``buf``: float64 scratch of >= ``2 * _CHUNK``.
+
+    Pairs are generated ``_CHUNK`` at a time into the two halves of ``buf`` (a vectorised loop
+    over counters), then the update loop reads them interleaved (see ``fill_gaussian``)."""
+    wide_vectors()
+    n = y.size
+    ssq = 0.0
+    if scale == 0.0:
+        for i in range(n):
+            v = a * y[i] + b * x[i]
+            y[i] = v
+            ssq += v * v
+        return ssq
+    npair = n // 2
+    w = _CHUNK
+    b0 = buf[:w]
+    b1 = buf[w:2 * w]
+    for c0 in range(0, npair, w):
+        m = min(w, npair - c0)
+        for k in range(m):
+            g0, g1 = gauss_pair(seed, stream, replica, step, c0 + k)
+            b0[k] = scale * g0
+            b1[k] = scale * g1
+        # slices: bare range indices (an offset index defeats vectorisation, see network.py)
+        ys = y[2 * c0:2 * (c0 + m)]
+        xs = x[2 * c0:2 * (c0 + m)]
+        for k in range(m):
+            v0 = a * ys[2 * k] + b * xs[2 * k] + b0[k]
+            v1 = a * ys[2 * k + 1] + b * xs[2 * k + 1] + b1[k]
+            ys[2 * k] = v0
+            ys[2 * k + 1] = v1
+            ssq += v0 * v0 + v1 * v1
+    if n % 2 == 1:
+        g0, g1 = gauss_pair(seed, stream, replica, step, npair)
+        v = a * y[n - 1] + b * x[n - 1] + scale * g0
+        y[n - 1] = v
+        ssq += v * v
+    return ssq
 
 
 @jit(inline="always")
@@ -325,6 +386,7 @@ def gaussian_throughput_kernel(seed, n_per_replica, replicas):
     out = np.zeros(replicas)
     npair = n_per_replica // 2
     for r in prange(replicas):
+        wide_vectors()
         acc = 0.0
         for c in range(npair):
             g0, g1 = gauss_pair(seed, _BENCH_STREAM, r, 0, c)

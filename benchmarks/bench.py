@@ -1,0 +1,379 @@
+"""The standard workloads of issue 3 through langevin_nn and through two references, in one run.
+
+    python -m benchmarks.bench                         # everything (about 5-10 minutes on 2 cores)
+    python -m benchmarks.bench --jax-python /path/to/python-with-jax
+    python -m benchmarks.bench --workloads 0,1 --repeats 5 --json out.json
+
+Workload (R, N, M, B): R replicas of a dense network, input width N, M links N x N with biases
+(W ~ N(0, 1/N), b = 0), tanh on hidden layers, identity output, MSE loss with the ``sum``
+reduction over B samples drawn uniformly per replica per step from P = 1024 teacher-student
+samples, overdamped Langevin with eta = 1e-3, T = 1e-4 on every parameter, float64. One
+replica-step is counted as B * M * 6 N^2 flops.
+
+References, written in this file and in ``jax_ref.py``:
+
+* NumPy, batched over replicas (``np.matmul`` on (R, B, N) x (R, N, N) stacks, ``np.tanh``,
+  ``Generator.standard_normal`` noise and ``Generator.integers`` minibatches);
+* JAX (optional: ``pip install '.[jax]'``, or any interpreter with jax given by
+  ``--jax-python``; skipped with a message otherwise), see ``jax_ref.py``.
+
+Before timing, the three are checked to agree at T = 0 on a few steps, all fed the same minibatch
+indices (the NumPy twin of our index stream, ``langevin_nn.rng.indices``). Every rate is the
+median of ``--repeats`` (>= 3) timings, with their spread (min-max); ratios come from the same
+run. Also reported: the machine's float64 matmul rate (NumPy, all threads) and the BLAS in use,
+our in-kernel Gaussian rate, our engine on 1 thread, in float32, and with recording on (loss
+every 100 steps). Timings on a shared 2-core machine vary by 5-30 % from run to run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+WORKLOADS = [(256, 16, 8, 1), (256, 32, 8, 8), (64, 64, 16, 8), (16, 256, 8, 32)]
+P = 1024
+ETA, TEMP = 1e-3, 1e-4
+SEED = 1
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def flops(N, M, B):
+    return B * M * 6 * N * N
+
+
+def med(xs):
+    xs = sorted(xs)
+    return float(np.median(xs)), float(xs[0]), float(xs[-1])
+
+
+def fmt_rate(x):
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+# --------------------------------------------------------------------------- our engine
+def config(R, N, M, B, steps, T=TEMP, dtype="float64", every=None, threads=0):
+    from langevin_nn.config import load_config
+
+    return load_config({
+        "network": {"architecture": "dense", "widths": [N] * (M + 1), "activation": "tanh",
+                    "output_activation": "identity", "bias": True, "sigma_w2": 1.0,
+                    "sigma_b2": 0.0},
+        "data": {"source": "teacher", "n_train": P, "n_probe": 64, "batch": B, "loss": "mse",
+                 "reduction": "sum"},
+        "dynamics": {"integrator": "overdamped", "eta": ETA, "T": T},
+        "ensemble": {"replicas": R, "steps": steps, "seed": SEED, "dtype": dtype, "chunk": 0,
+                     "threads": threads, "checkpoint_every": float("inf")},
+        "recording": {"every": every or (1 << 40), "train_loss": False, "norms": False},
+    })
+
+
+def engine_rates(R, N, M, B, repeats, seconds, threads=0, dtype="float64", every=None):
+    """Replica-steps/s of ``run(cfg, None)`` (the chunk driver; the first kernel call of each
+    run is left out by RunResult), one value per repeat."""
+    import numba
+
+    from langevin_nn.simulate import run
+
+    numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
+    warm = run(config(R, N, M, B, 64, dtype=dtype, every=every, threads=threads), None,
+               progress=False)
+    est = max(warm.replica_steps_per_second, 1.0)
+    # the first kernel call of a run (16 steps, chunk = auto) is not timed
+    steps = 16 + int(max(48, seconds * est / R))
+    if every:
+        steps = max(steps, 4 * every)
+    out = []
+    for _ in range(repeats):
+        res = run(config(R, N, M, B, steps, dtype=dtype, every=every, threads=threads), None,
+                  progress=False)
+        out.append(res.replica_steps_per_second)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    return out
+
+
+def engine_state(R, N, M, B, steps, T):
+    """(theta (R, n_par), layout, X_train, Y_train) after ``steps`` steps of our engine."""
+    from langevin_nn.bulk.networks import build_layout
+    from langevin_nn.simulate import run
+
+    cfg = config(R, N, M, B, steps, T=T)
+    rd = run(cfg, None, progress=False).writer.reader()
+    return (np.array(rd.state()["theta"]), build_layout(cfg.network), rd.read("data/X_train"),
+            rd.read("data/Y_train"))
+
+
+def split(theta, layout, M):
+    """Flat parameters (R, n_par) -> (Ws (M, R, N, N), bs (M, R, N))."""
+    R = theta.shape[0]
+    Ws = [theta[:, layout.w_slice(m)].reshape(R, layout.widths[m + 1], layout.widths[m])
+          for m in range(M)]
+    bs = [theta[:, layout.b_slice(m)] for m in range(M)]
+    return np.array(Ws), np.array(bs)
+
+
+# --------------------------------------------------------------------------- NumPy reference
+def numpy_steps(Ws, bs, X, Y, idx_of_step, steps, eta, amp, rs):
+    """Batched over replicas: Ws (M, R, N, N), bs (M, R, N), updated in place. idx_of_step(s)
+    gives the (R, B) minibatch indices of step s."""
+    M = Ws.shape[0]
+    for s in range(steps):
+        idx = idx_of_step(s)
+        x = X[idx]
+        hs, ds = [x], []
+        h = x
+        for m in range(M):
+            z = np.matmul(h, Ws[m].transpose(0, 2, 1))
+            z += bs[m][:, None, :]
+            if m < M - 1:
+                h = np.tanh(z)
+                ds.append(1.0 - h * h)
+            else:
+                h = z
+            hs.append(h)
+        g = 2.0 * (h - Y[idx])
+        for m in range(M - 1, -1, -1):
+            if m < M - 1:
+                g *= ds[m]
+            gW = np.matmul(g.transpose(0, 2, 1), hs[m])
+            gb = g.sum(axis=1)
+            if m > 0:
+                g_next = np.matmul(g, Ws[m])
+            Ws[m] -= eta * gW
+            bs[m] -= eta * gb
+            if amp > 0.0:
+                Ws[m] += amp * rs.standard_normal(Ws[m].shape)
+                bs[m] += amp * rs.standard_normal(bs[m].shape)
+            if m > 0:
+                g = g_next
+    return Ws, bs
+
+
+def numpy_rates(R, N, M, B, X, Y, repeats, seconds):
+    rs = np.random.default_rng(SEED)
+    Ws = rs.standard_normal((M, R, N, N)) / np.sqrt(N)
+    bs = np.zeros((M, R, N))
+    amp = np.sqrt(2 * ETA * TEMP)
+
+    def idx(_):
+        return rs.integers(0, P, (R, B))
+
+    t0 = time.perf_counter()
+    numpy_steps(Ws, bs, X, Y, idx, 2, ETA, amp, rs)
+    per = (time.perf_counter() - t0) / 2
+    steps = int(max(3, seconds / max(per, 1e-9)))
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        numpy_steps(Ws, bs, X, Y, idx, steps, ETA, amp, rs)
+        out.append(R * steps / (time.perf_counter() - t0))
+    return out
+
+
+# --------------------------------------------------------------------------- JAX reference
+def jax_python(arg):
+    """The interpreter that runs jax_ref.py: --jax-python, else this one if it has jax."""
+    if arg:
+        return arg
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        return None
+    return sys.executable
+
+
+def jax_job(py, **job):
+    with tempfile.TemporaryDirectory() as d:
+        fin, fout = os.path.join(d, "in.npz"), os.path.join(d, "out.npz")
+        np.savez(fin, **job)
+        p = subprocess.run([py, os.path.join(HERE, "jax_ref.py"), fin, fout],
+                           capture_output=True, text=True)
+        if p.returncode != 0 or not os.path.exists(fout):
+            raise RuntimeError(f"JAX reference failed:\n{p.stderr[-3000:]}")
+        with np.load(fout) as f:
+            out = {k: f[k] for k in f.files}
+    if "error" in out:
+        raise RuntimeError(str(out["error"]))
+    return out
+
+
+# --------------------------------------------------------------------------- machine
+def matmul_rate(repeats=3, n=2048):
+    a = np.random.default_rng(0).standard_normal((n, n))
+    b = np.random.default_rng(1).standard_normal((n, n))
+    a @ b
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        out.append(2 * n ** 3 / (time.perf_counter() - t0))
+    return out
+
+
+def blas_info():
+    parts = []
+    try:
+        from threadpoolctl import threadpool_info
+
+        for d in threadpool_info():
+            if d.get("user_api") == "blas":
+                parts.append(f"{d.get('internal_api')} {d.get('version')} core type "
+                             f"{d.get('architecture')} threads {d.get('num_threads')}")
+    except ImportError:
+        parts.append("threadpoolctl not installed")
+    parts.append(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    return "; ".join(parts)
+
+
+def gaussian_rate(threads, repeats=3, n=2_000_000):
+    import numba
+
+    from langevin_nn.kernels import philox
+
+    numba.set_num_threads(threads)
+    R = 2 * threads
+    philox.gaussian_throughput_kernel(np.uint64(SEED), 1000, R)
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        philox.gaussian_throughput_kernel(np.uint64(SEED), n, R)
+        out.append(n * R / (time.perf_counter() - t0))
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    return out
+
+
+# --------------------------------------------------------------------------- main
+def check_agreement(w, py_jax, log):
+    """T = 0, a few steps, the same indices for all three: max |difference| / max |theta|."""
+    from langevin_nn import rng
+
+    R, N, M, B = w
+    Rc, steps = min(R, 4), 3
+    theta0, layout, X, Y = engine_state(Rc, N, M, B, 0, 0.0)
+    theta, _, _, _ = engine_state(Rc, N, M, B, steps, 0.0)
+    idx = np.array([[rng.indices(SEED, rng.BATCH, r, s, B, P) for r in range(Rc)]
+                    for s in range(steps)])
+    W0, b0 = split(theta0, layout, M)
+    Wo, bo = split(theta, layout, M)
+    scale = max(np.abs(Wo).max(), np.abs(bo).max())
+    Wn, bn = numpy_steps(W0.copy(), b0.copy(), X, Y, lambda s: idx[s], steps, ETA, 0.0, None)
+    res = {"numpy": max(np.abs(Wn - Wo).max(), np.abs(bn - bo).max()) / scale}
+    if py_jax:
+        out = jax_job(py_jax, shape=np.array([N, M, B, P]), dyn=np.array([ETA, 0.0]), X=X, Y=Y,
+                      W0=W0.transpose(1, 0, 2, 3).copy(), b0=b0.transpose(1, 0, 2).copy(),
+                      idx=idx, repeats=np.array(0))
+        Wj = out["W_after"].transpose(1, 0, 2, 3)
+        bj = out["b_after"].transpose(1, 0, 2)
+        res["jax"] = max(np.abs(Wj - Wo).max(), np.abs(bj - bo).max()) / scale
+    log(f"  agreement at T=0 ({Rc} replicas, {steps} steps, same indices): "
+        + ", ".join(f"|{k} - ours|/|theta| = {v:.1e}" for k, v in res.items()))
+    bad = {k: v for k, v in res.items() if not v < 1e-10}
+    if bad:
+        raise SystemExit(f"references disagree with the engine: {bad}")
+    return res, X, Y
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--workloads", default="0,1,2,3", help="indices into the standard list")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=1.5, help="target seconds per timing")
+    ap.add_argument("--jax-python", default=None,
+                    help="interpreter with jax for the JAX reference (default: this one)")
+    ap.add_argument("--no-jax", action="store_true")
+    ap.add_argument("--quick", action="store_true",
+                    help="only float64 on all threads (no 1-thread, float32, recording runs)")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    a = ap.parse_args(argv)
+    repeats = max(3, a.repeats)
+    sel = [WORKLOADS[int(i)] for i in a.workloads.split(",")]
+
+    def log(msg):
+        print(msg, flush=True)
+
+    import numba
+
+    import langevin_nn
+
+    py_jax = None if a.no_jax else jax_python(a.jax_python)
+    if py_jax is None and not a.no_jax:
+        log("JAX reference skipped: jax is not installed here (pip install '.[jax]', or pass "
+            "--jax-python PATH)")
+    log(f"langevin_nn {langevin_nn.__version__}, numba {numba.__version__}, numpy "
+        f"{np.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{numba.config.NUMBA_NUM_THREADS} Numba threads")
+    log(f"BLAS: {blas_info()}")
+    mm = med(matmul_rate(repeats))
+    log(f"float64 matmul (NumPy, 2048^3, all threads): {mm[0] / 1e9:.1f} GFLOP/s "
+        f"[{mm[1] / 1e9:.1f}-{mm[2] / 1e9:.1f}]")
+    g1 = med(gaussian_rate(1, repeats))
+    g2 = med(gaussian_rate(min(2, numba.config.NUMBA_NUM_THREADS), repeats))
+    log(f"in-kernel Gaussians (Philox4x32-10 + Box-Muller): {g1[0] / 1e9:.2f}e9/s on 1 thread, "
+        f"{g2[0] / 1e9:.2f}e9/s on 2 [{g2[1] / 1e9:.2f}-{g2[2] / 1e9:.2f}]")
+    results = {"matmul_gflops": mm[0] / 1e9, "gauss_1": g1[0], "gauss_2": g2[0],
+               "blas": blas_info(), "workloads": []}
+    jax_version = None
+    for w in sel:
+        R, N, M, B = w
+        log(f"\n(R, N, M, B) = {w}: {flops(N, M, B):,} flops per replica-step")
+        _, X, Y = check_agreement(w, py_jax, log)
+        row = {"workload": w}
+        row["ours"] = med(engine_rates(R, N, M, B, repeats, a.seconds))
+        row["numpy"] = med(numpy_rates(R, N, M, B, X, Y, repeats, a.seconds))
+        if py_jax:
+            rs = np.random.default_rng(SEED)
+            per_call = max(row["numpy"][0], 1.0)
+            calls = int(max(1, a.seconds * per_call / (R * 100)))
+            out = jax_job(py_jax, shape=np.array([N, M, B, P]), dyn=np.array([ETA, TEMP]), X=X,
+                          Y=Y, Wt=rs.standard_normal((R, M, N, N)) / np.sqrt(N),
+                          bt=np.zeros((R, M, N)), seed=np.array(SEED), calls=np.array(calls),
+                          repeats=np.array(repeats))
+            jax_version = str(out["version"])
+            row["jax"] = med(list(out["rates"]))
+        if not a.quick:
+            row["ours_1thread"] = med(engine_rates(R, N, M, B, repeats, a.seconds, threads=1))
+            row["ours_float32"] = med(engine_rates(R, N, M, B, repeats, a.seconds,
+                                                   dtype="float32"))
+            row["ours_recording"] = med(engine_rates(R, N, M, B, repeats, a.seconds, every=100))
+        for k, v in row.items():
+            if k != "workload":
+                log(f"  {k:15s} {fmt_rate(v[0]):>10s} replica-steps/s  [{fmt_rate(v[1])}-"
+                    f"{fmt_rate(v[2])}]  {v[0] * flops(N, M, B) / 1e9:7.2f} GFLOP/s")
+        results["workloads"].append(row)
+    if jax_version:
+        log(f"\nJAX: {jax_version}")
+    # ------------------------------------------------------------ the table
+    log("\nreplica-steps/s, median of %d (ratios from this run); matmul %.1f GFLOP/s" %
+        (repeats, mm[0] / 1e9))
+    head = ["(R, N, M, B)", "ours", "JAX", "NumPy", "ours/JAX", "ours/NumPy", "GFLOP/s",
+            "% matmul"]
+    if not a.quick:
+        head += ["1 thr", "2thr/1thr", "float32", "f32/f64", "rec. on"]
+    log(" | ".join(head))
+    log(" | ".join("---" for _ in head))
+    for row in results["workloads"]:
+        R, N, M, B = row["workload"]
+        o = row["ours"][0]
+        jx = row.get("jax", (float("nan"),))[0]
+        gf = o * flops(N, M, B) / 1e9
+        cells = [str(tuple(row["workload"])), fmt_rate(o), fmt_rate(jx) if jx == jx else "-",
+                 fmt_rate(row["numpy"][0]), f"{o / jx:.1f}x" if jx == jx else "-",
+                 f"{o / row['numpy'][0]:.1f}x", f"{gf:.1f}", f"{100 * gf / (mm[0] / 1e9):.0f}%"]
+        if not a.quick:
+            cells += [fmt_rate(row["ours_1thread"][0]), f"{o / row['ours_1thread'][0]:.2f}x",
+                      fmt_rate(row["ours_float32"][0]), f"{row['ours_float32'][0] / o:.2f}x",
+                      fmt_rate(row["ours_recording"][0])]
+        log(" | ".join(cells))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The JAX reference of the benchmark: what a competent JAX user writes for the standard workload.
+
+x64 enabled; one threefry key per replica; the minibatch indices and the noise are drawn inside the
+compiled graph; ``lax.scan`` over 100 steps of a ``vmap``-ed step per call; parameters and keys
+donated; XLA defaults. Runs in any interpreter with ``jax`` and ``numpy`` (no langevin_nn needed),
+so that the benchmark can use a side environment: ``python benchmarks/jax_ref.py IN.npz OUT.npz``
+where IN.npz holds the job (see ``main``); ``benchmarks/bench.py`` writes and reads those files.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+STEPS_PER_CALL = 100
+
+
+def _jax():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def build(N, M, B, P, eta, T, X, Y):
+    """(run, run_with_indices): ``run(Ws, bs, keys)`` advances every replica by 100 steps and
+    returns (Ws, bs, keys); ``run_with_indices(Ws, bs, idx)`` does T = 0 steps on given indices
+    idx (steps, R, B) (the agreement check)."""
+    jax = _jax()
+    import jax.numpy as jnp
+    from jax import lax
+
+    X = jnp.asarray(X)
+    Y = jnp.asarray(Y)
+    amp = float(np.sqrt(2.0 * eta * T))
+
+    def net_loss(params, x, y):
+        Ws, bs = params
+        h = x
+        for m in range(M):
+            z = h @ Ws[m].T + bs[m]
+            h = jnp.tanh(z) if m < M - 1 else z
+        return jnp.sum((h - y) ** 2)  # MSE, sum over outputs and over the B samples
+
+    grad = jax.grad(net_loss)
+
+    def step(params, key):
+        key, k_idx, k_w, k_b = jax.random.split(key, 4)
+        idx = jax.random.randint(k_idx, (B,), 0, P)
+        g = grad(params, X[idx], Y[idx])
+        Ws, bs = params
+        Ws = Ws - eta * g[0] + amp * jax.random.normal(k_w, Ws.shape, Ws.dtype)
+        bs = bs - eta * g[1] + amp * jax.random.normal(k_b, bs.shape, bs.dtype)
+        return (Ws, bs), key
+
+    vstep = jax.vmap(step)
+
+    def body(carry, _):
+        params, keys = carry
+        return vstep(params, keys), None
+
+    def run(Ws, bs, keys):
+        ((Ws, bs), keys), _ = lax.scan(body, ((Ws, bs), keys), None, length=STEPS_PER_CALL)
+        return Ws, bs, keys
+
+    def det_step(params, idx):
+        g = grad(params, X[idx], Y[idx])
+        return (params[0] - eta * g[0], params[1] - eta * g[1])
+
+    vdet = jax.vmap(det_step)
+
+    def run_idx(Ws, bs, idx):
+        def b2(p, ix):
+            return vdet(p, ix), None
+        (Ws, bs), _ = lax.scan(b2, (Ws, bs), idx)
+        return Ws, bs
+
+    return (jax.jit(run, donate_argnums=(0, 1, 2)), jax.jit(run_idx))
+
+
+def timed(N, M, B, P, eta, T, X, Y, Ws, bs, seed, calls, repeats):
+    """Median-able list of replica-steps/s over ``repeats`` timings of ``calls`` calls each (the
+    first call, which compiles, is not timed)."""
+    jax = _jax()
+    import jax.numpy as jnp
+
+    run, _ = build(N, M, B, P, eta, T, X, Y)
+    R = Ws.shape[0]
+    keys = jax.random.split(jax.random.key(seed), R)
+    Ws = jnp.asarray(Ws)
+    bs = jnp.asarray(bs)
+    Ws, bs, keys = run(Ws, bs, keys)
+    jax.block_until_ready(Ws)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            Ws, bs, keys = run(Ws, bs, keys)
+        jax.block_until_ready((Ws, bs))
+        dt = time.perf_counter() - t0
+        rates.append(R * STEPS_PER_CALL * calls / dt)
+    return rates
+
+
+def agree(N, M, B, P, eta, X, Y, Ws, bs, idx):
+    """Parameters after T = 0 steps on the given indices idx (steps, R, B)."""
+    import jax.numpy as jnp
+
+    _, run_idx = build(N, M, B, P, eta, 0.0, X, Y)
+    Wo, bo = run_idx(jnp.asarray(Ws), jnp.asarray(bs), jnp.asarray(idx))
+    return np.asarray(Wo), np.asarray(bo)
+
+
+def main(argv):
+    job = np.load(argv[1])
+    N, M, B, P = (int(v) for v in job["shape"])
+    eta, T = (float(v) for v in job["dyn"])
+    X, Y = job["X"], job["Y"]
+    out = {}
+    try:
+        jax = _jax()
+    except ImportError:
+        np.savez(argv[2], error=np.array("jax is not installed"))
+        return
+    out["version"] = np.array(f"jax {jax.__version__}, jaxlib "
+                              f"{getattr(__import__('jaxlib'), '__version__', '?')}, "
+                              f"devices {[d.platform for d in jax.devices()]}")
+    if "idx" in job.files:
+        Wo, bo = agree(N, M, B, P, eta, X, Y, job["W0"], job["b0"], job["idx"])
+        out["W_after"], out["b_after"] = Wo, bo
+    if int(job["repeats"]) > 0:
+        out["rates"] = np.array(timed(N, M, B, P, eta, T, X, Y, job["Wt"], job["bt"],
+                                      int(job["seed"]), int(job["calls"]), int(job["repeats"])))
+    np.savez(argv[2], **out)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

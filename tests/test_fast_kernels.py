@@ -1,0 +1,211 @@
+"""Correctness of the fast paths (docs/performance.md): the libm-free tanh, the per-layer activation
+loops, the dense BLAS/feature-major passes against the generic ones, the noise fused into the
+update against the NumPy twin, and bitwise determinism where BLAS products are taken (including
+products split into several BLAS calls). No timings here: see benchmarks/."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from helpers import assert_same, dump, run_memory
+from langevin_nn import rng
+from langevin_nn.boundary import losses
+from langevin_nn.bulk.networks import build_layout
+from langevin_nn.config import load_config
+from langevin_nn.kernels import activations as act
+from langevin_nn.kernels import philox
+from langevin_nn.kernels.ensemble import loss_and_grad
+from langevin_nn.kernels.network import BLAS_MNK_MAX, FM_MIN_BATCH, dense_loss_grad
+
+
+# ------------------------------------------------------------------ tanh
+@numba.njit
+def _tanh_many(x):
+    t = np.empty_like(x)
+    d = np.empty_like(x)
+    for i in range(x.size):
+        t[i], d[i] = act.tanh_d(x[i])
+    return t, d
+
+
+def _ulps(got, ref):
+    """|got - ref| in units of the float64 spacing at ref (ref in long double)."""
+    sp = np.maximum(np.spacing(np.abs(ref.astype(np.float64))), 5e-324)
+    return np.abs((got.astype(np.longdouble) - ref) / sp.astype(np.longdouble)).astype(float)
+
+
+def _tanh_points():
+    rs = np.random.default_rng(7)
+    tiny = 2.2250738585072014e-308
+    special = [0.0, 1e-300, 1e-20, 1e-16, 1e-9, 1e-8, 3e-8, 1e-4, 0.1, 0.5, 0.549, 0.55, 0.625,
+               1.0, 2.0, 5.0, 10.0, 19.0, 19.1, 20.0, 21.0, 30.0, 40.0, 100.0, 354.0, 360.0,
+               372.0, 372.9, 373.0, 373.5, 400.0, 1e10, 1e300,
+               5e-324, 1e-323, 1e-310, np.nextafter(tiny, 0), tiny, np.nextafter(tiny, 1)]
+    x = np.concatenate([special, rs.normal(size=20000) * 3, rs.uniform(-25, 25, 20000),
+                        np.exp(rs.uniform(np.log(1e-320), np.log(700.0), 40000))])
+    return np.concatenate([x, -x])
+
+
+def test_tanh_few_ulp_everywhere():
+    x = _tanh_points()
+    t, d = _tanh_many(x)
+    xl = x.astype(np.longdouble)
+    with np.errstate(over="ignore"):
+        ref_t = np.tanh(xl)
+        ref_d = 1 / np.cosh(xl) ** 2            # long double: exact enough, 0 where it underflows
+    assert _ulps(t, ref_t).max() <= 4.0
+    assert _ulps(d, ref_d).max() <= 8.0         # counted in subnormal spacings where sech^2 underflows
+    big = np.abs(x) <= 300
+    rel = np.abs((d[big] - ref_d[big]) / ref_d[big]).astype(float)
+    assert rel.max() < 2e-15                    # relative accuracy kept where 1 - t^2 would cancel
+    # against NumPy's tanh and its derivative where 1 - t^2 is accurate
+    assert np.all(np.abs(t - np.tanh(x)) <= 4 * np.spacing(np.abs(np.tanh(x))))
+    small = np.abs(x) < 0.5
+    nd = 1 - np.tanh(x[small]) ** 2
+    assert np.all(np.abs(d[small] - nd) <= 4 * np.spacing(nd))
+
+
+def test_tanh_special_values():
+    x = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-310, 1e-9, -1e-9, np.inf, -np.inf, np.nan, 1e300])
+    t, d = _tanh_many(x)
+    np.testing.assert_array_equal(t[:5], x[:5])            # zeros and subnormals: tanh x = x
+    assert np.all(np.abs(t[5:7] - x[5:7]) <= np.abs(np.spacing(x[5:7])))  # within 1 ulp of x
+    assert np.signbit(t[1]) and not np.signbit(t[0])        # signed zero kept
+    assert np.all(np.abs(d[:7] - 1.0) <= 2.3e-16)
+    assert t[7] == 1.0 and t[8] == -1.0 and d[7] == 0.0 and d[8] == 0.0
+    assert np.isnan(t[9]) and np.isnan(d[9])                # NaN propagates (divergence guards)
+    assert t[10] == 1.0 and d[10] == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_act_rows_equals_elementwise(dtype):
+    """The per-layer vector loops give the activation catalogue's values and derivatives."""
+    from langevin_nn.bulk.activations import CODES, evaluate
+    from langevin_nn.config import ActivationSpec
+
+    rs = np.random.default_rng(3)
+    z = (rs.normal(size=(5, 37)) * 2).astype(dtype)
+    for name, code in CODES.items():
+        p, q, r = (0.7, 0.3, -0.2)
+        H = z.copy()
+        D = np.zeros_like(H)
+        act.act_rows(code, p, q, r, H, D, 1, 4, 3, 30)
+        spec = ActivationSpec(name, p, q, r) if name in ("linear", "quadratic") \
+            else ActivationSpec(name)
+        zz = z[1:4, 3:30].astype(float)
+        tol = 1e-14 if dtype == np.float64 else 2e-7
+        np.testing.assert_allclose(H[1:4, 3:30], evaluate(spec, zz), rtol=tol, atol=tol,
+                                   err_msg=name)
+        np.testing.assert_allclose(D[1:4, 3:30], evaluate(spec, zz, 1), rtol=tol, atol=tol,
+                                   err_msg=name)
+        np.testing.assert_array_equal(H[0], z[0])            # outside the block: untouched
+        np.testing.assert_array_equal(H[1:4, :3], z[1:4, :3])
+
+
+# ------------------------------------------------------------------ dense fast path
+def _layout(widths, act_name="tanh", bias=True, out_act="identity"):
+    cfg = load_config({"network": {"architecture": "dense", "widths": widths,
+                                   "activation": act_name, "output_activation": out_act,
+                                   "bias": bias}})
+    return build_layout(cfg.network)
+
+
+@pytest.mark.parametrize("B", [1, 3, FM_MIN_BATCH, 8, 13])
+@pytest.mark.parametrize("widths,act_name,bias,loss", [
+    ([5, 7, 6, 2], "tanh", True, "mse"),
+    ([4, 9, 3], "relu", False, "cross_entropy"),
+    ([6, 8, 8, 8, 1], "softplus", True, "hinge"),
+    ([3, 5, 4], "quadratic", True, "kl"),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_fast_path_equals_generic(B, widths, act_name, bias, loss, dtype):
+    lay = _layout(widths, act_name, bias)
+    a = lay.arrays
+    rs = np.random.default_rng(B)
+    L = a.lay_off[-1]
+    nm = widths[-1]
+    theta = (rs.normal(size=lay.n_par) * 0.7).astype(dtype)
+    X = rs.normal(size=(B, widths[0]))
+    if loss == "mse":
+        Y = rs.normal(size=(B, nm))
+    elif loss == "hinge":
+        Y = rs.choice([-1.0, 1.0], size=(B, 1))
+    else:
+        Y = rs.dirichlet(np.ones(nm), size=B)
+
+    def bufs():
+        H = np.zeros((B + 2, L), dtype)
+        H[:B, :widths[0]] = X
+        return H, np.zeros((B + 2, L), dtype), np.zeros((B + 2, L), dtype)
+
+    code = losses.CODES[loss]
+    H, D, G = bufs()
+    g_ref = np.zeros(lay.n_par, dtype)
+    l_ref = loss_and_grad(a, code, theta, B, H, D, G, Y.astype(dtype), g_ref, -0.5, True)
+    H, D, G = bufs()
+    g = np.full(lay.n_par, np.nan, dtype)                  # overwritten, not accumulated
+    HT = np.zeros((B + 2) * L, dtype)
+    DT = np.zeros((B + 2) * L, dtype)
+    l_fast = dense_loss_grad(a, code, theta, B, H, D, G, Y.astype(dtype), g, -0.5, HT, DT)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    assert l_fast == pytest.approx(l_ref, rel=tol, abs=tol)
+    np.testing.assert_allclose(g, g_ref, rtol=tol, atol=tol * np.abs(g_ref).max())
+
+
+# ------------------------------------------------------------------ noise fused into the update
+@pytest.mark.parametrize("n", [1, 2, 7, 2 * philox._CHUNK, 2 * philox._CHUNK + 3, 1537])
+def test_noisy_axpby_matches_twin(n):
+    rs = np.random.default_rng(n)
+    y0, x = rs.normal(size=n), rs.normal(size=n)
+    y = y0.copy()
+    buf = np.empty(2 * philox._CHUNK)
+    ssq = philox.noisy_axpby(np.uint64(99), rng.NOISE, 5, 12, y, 0.9, x, 0.01, 0.3, buf)
+    ref = 0.9 * y0 + 0.01 * x + 0.3 * rng.gaussians(99, rng.NOISE, 5, 12, n)
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-14)
+    assert ssq == pytest.approx(np.sum(ref * ref), rel=1e-13)
+    y = y0.copy()                                           # scale 0: no noise at all
+    philox.noisy_axpby(np.uint64(99), rng.NOISE, 5, 12, y, 0.9, x, 0.01, 0.0, buf)
+    np.testing.assert_allclose(y, 0.9 * y0 + 0.01 * x, rtol=0, atol=1e-15)
+
+
+# ------------------------------------------------------------------ determinism with BLAS
+def _wide_case(N, B, replicas, dtype="float64", chunk=0):
+    return {"network": {"architecture": "dense", "widths": [N, N, N, N], "activation": "tanh",
+                        "output_activation": "identity", "sigma_b2": 0.0},
+            "data": {"n_train": 64, "n_probe": 4, "batch": B, "loss": "mse", "reduction": "sum"},
+            "dynamics": {"integrator": "overdamped", "eta": 1e-3, "T": 1e-4},
+            "ensemble": {"replicas": replicas, "steps": 6, "seed": 3, "chunk": chunk,
+                         "dtype": dtype},
+            "recording": {"every": 2, "snapshot_every": 6}}
+
+
+@pytest.mark.parametrize("N,B", [(64, 8), (256, 8)])
+def test_blas_path_is_deterministic(N, B):
+    """N = 64, B = 8 takes the BLAS path in one call per product; N = 256 splits the forward
+    and back-propagation products (B N^2 > BLAS_MNK_MAX) into several calls."""
+    assert B >= FM_MIN_BATCH
+    if N == 256:
+        assert B * N * N > BLAS_MNK_MAX
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = dump(run_memory(_wide_case(N, B, 4))[1])
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = dump(run_memory(_wide_case(N, B, 4))[1])
+    finally:
+        numba.set_num_threads(threads)
+    assert_same(one, two)
+    assert_same(dump(run_memory(_wide_case(N, B, 4, chunk=1))[1]), one)
+    assert_same(dump(run_memory(_wide_case(N, B, 2))[1]), dump(run_memory(_wide_case(N, B, 4))[1],
+                                                                replicas=slice(0, 2)))
+
+
+def test_float32_run_follows_float64():
+    """float32 runs take the same fast paths (sgemm, float32 activations) and stay close to
+    the float64 run over a few steps."""
+    d64 = dump(run_memory(_wide_case(64, 8, 2))[1])
+    d32 = dump(run_memory(_wide_case(64, 8, 2, dtype="float32"))[1])
+    assert d32["state/theta"].dtype == np.float32
+    np.testing.assert_allclose(d32["state/theta"], d64["state/theta"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(d32["records/loss_batch"], d64["records/loss_batch"], rtol=1e-4)
