@@ -8,7 +8,8 @@ Proceedings of SC11 (2011), https://doi.org/10.1145/2063384.2063405.
 * key ``(k0, k1) = (seed & 0xffffffff, seed >> 32)`` (seed: unsigned 64-bit integer);
 * counter ``(c0, c1, c2, c3) = (counter, step & 0xffffffff, (step >> 32) & 0xffff | stream << 16,
   replica)``: ``step < 2**48``, ``stream < 2**16``, ``replica < 2**32``, ``counter < 2**32``;
-* block ``c`` (four 32-bit words) gives Gaussians ``2c`` and ``2c + 1`` by Box-Muller;
+* block ``c`` (four 32-bit words) gives Gaussians ``4c .. 4c + 3`` by Box-Muller, a pair from the
+  words ``(x0, x1)`` and a pair from ``(x2, x3)``;
 * uniform index ``i`` in ``[0, P)`` is word ``i % 4`` of block ``i // 4`` mapped by
   ``(x * P) >> 32``.
 
@@ -18,7 +19,8 @@ and tests. Words and indices agree with the kernels bit for bit; Gaussians agree
 (the kernels may fuse multiply-adds), because both use the same libm-free polynomial arithmetic
 (see the kernel module's docstring): fdlibm's minimax kernels for ``log`` on
 ``[sqrt(1/2), sqrt(2))`` and ``sin``/``cos`` on ``[-pi/4, pi/4]`` after exact reductions.
-Since ``u1 >= 2**-53``, ``|g| <= sqrt(2 * 53 * log 2) = 8.57``.
+Since ``u1 >= 2**-32``, ``|g| <= sqrt(64 log 2) = 6.66`` (the kernel module's docstring says what
+that truncation costs: nothing measurable).
 """
 from __future__ import annotations
 
@@ -60,8 +62,9 @@ _MASK32 = _U(0xFFFFFFFF)
 
 TWO_M53 = 2.0 ** -53
 TWO_PI_M53 = 2.0 * math.pi * TWO_M53
-#: Largest |g| the Box-Muller transform can return (u1 >= 2**-53).
-GAUSS_MAX = math.sqrt(2.0 * 53.0 * math.log(2.0))
+TWO_M32 = 2.0 ** -32
+#: Largest |g| the Box-Muller transform can return (u1 >= 2**-32).
+GAUSS_MAX = math.sqrt(2.0 * 32.0 * math.log(2.0))
 
 # fdlibm e_log.c / k_sin.c / k_cos.c (the same constants as the kernels).
 LN2_HI = 6.93147180369123816490e-01
@@ -172,31 +175,36 @@ def cos_sin_2pi(j):
     return a, b
 
 
-def box_muller(words):
-    """Gaussian pairs from blocks: ``words`` of shape ``(4, n)`` -> ``(g0, g1)``, each ``(n,)``."""
-    x0, x1, x2, x3 = (np.asarray(w, dtype=np.uint64) for w in words)
-    u1 = ((((x0 << _U(32)) | x1) >> _U(11)) + _U(1)).astype(np.int64).astype(np.float64) * TWO_M53
-    j = (((x2 << _U(32)) | x3) >> _U(11)).astype(np.int64)
+def _bm(xu, xa):
+    u1 = (xu.astype(np.int64) + 1).astype(np.float64) * TWO_M32
     r = np.sqrt(-2.0 * log_poly(u1))
-    c, s = cos_sin_2pi(j)
+    c, s = cos_sin_2pi(xa.astype(np.int64) << 21)
     return r * c, r * s
+
+
+def box_muller(words):
+    """Gaussians from blocks: ``words`` of shape ``(4, n)`` -> ``(g0, g1, g2, g3)``, each ``(n,)``:
+    ``(g0, g1)`` from the words ``x0`` (radius) and ``x1`` (angle), ``(g2, g3)`` from ``x2, x3``."""
+    x0, x1, x2, x3 = (np.asarray(w, dtype=np.uint64) & _MASK32 for w in words)
+    g0, g1 = _bm(x0, x1)
+    g2, g3 = _bm(x2, x3)
+    return g0, g1, g2, g3
 
 
 # --------------------------------------------------------------------------- draws
 def gaussians(seed, stream, replica, step, n, offset=0):
     """Gaussians number ``offset .. offset + n - 1`` of ``(seed, stream, replica, step)`` as a
-    float64 array of shape ``(n,)``. ``offset`` must be even (pairs come from one block)."""
+    float64 array of shape ``(n,)``; ``offset >= 0`` may be any integer."""
     n, offset = int(n), int(offset)
-    if offset % 2 or offset < 0 or n < 0:
-        raise ValueError(f"offset must be even and non-negative and n >= 0, got {offset}, {n}")
-    nb = (n + 1) // 2
-    c0 = offset // 2
+    if offset < 0 or n < 0:
+        raise ValueError(f"offset and n must be non-negative, got {offset}, {n}")
+    c0 = offset // 4
+    nb = (offset + n + 3) // 4 - c0
     counters = np.arange(c0, c0 + nb, dtype=np.uint64)
-    g0, g1 = box_muller(blocks(seed, stream, replica, step, counters))
-    out = np.empty(2 * nb)
-    out[0::2] = g0
-    out[1::2] = g1
-    return out[:n]
+    g = box_muller(blocks(seed, stream, replica, step, counters))
+    out = np.stack(g, axis=1).reshape(-1)
+    skip = offset - 4 * c0
+    return out[skip:skip + n]
 
 
 def indices(seed, stream, replica, step, n, P):

@@ -154,12 +154,13 @@ def test_dense_fast_path_equals_generic(B, widths, act_name, bias, loss, dtype):
 
 
 # ------------------------------------------------------------------ noise fused into the update
-@pytest.mark.parametrize("n", [1, 2, 7, 2 * philox._CHUNK, 2 * philox._CHUNK + 3, 1537])
+@pytest.mark.parametrize("n", [1, 2, 4, 7, 4 * philox._CHUNK, 4 * philox._CHUNK + 3,
+                               4 * philox._CHUNK + 4, 12 * philox._CHUNK + 5, 1537])
 def test_noisy_axpby_matches_twin(n):
     rs = np.random.default_rng(n)
     y0, x = rs.normal(size=n), rs.normal(size=n)
     y = y0.copy()
-    buf = np.empty(2 * philox._CHUNK)
+    buf = np.empty(philox.NOISE_BUF)
     ssq = philox.noisy_axpby(np.uint64(99), rng.NOISE, 5, 12, y, 0.9, x, 0.01, 0.3, buf)
     ref = 0.9 * y0 + 0.01 * x + 0.3 * rng.gaussians(99, rng.NOISE, 5, 12, n)
     np.testing.assert_allclose(y, ref, rtol=0, atol=1e-14)

@@ -117,14 +117,15 @@ def test_kernel_matches_twin(seed, stream, replica, step):
     np.testing.assert_array_equal(kw, tw)
     assert kw.max() < 2**32
 
-    n = 1001                                                # odd: last pair half used
+    n = 1001                                                # 1001 % 4 = 1: last block partly used
     gk = _kernel_gaussians(seed, stream, replica, step, n)
     gt = rng.gaussians(seed, stream, replica, step, n)
     np.testing.assert_allclose(gk, gt, rtol=0, atol=1e-13)
-    g0, g1 = philox.gauss_pair(U64(seed), stream, replica, step, 250)
-    np.testing.assert_allclose([g0, g1], gt[500:502], rtol=0, atol=1e-13)
-    np.testing.assert_allclose(rng.gaussians(seed, stream, replica, step, 7, offset=500),
-                               gt[500:507], rtol=0, atol=0)
+    g = philox.gauss_quad(U64(seed), stream, replica, step, 125)
+    np.testing.assert_allclose(g, gt[500:504], rtol=0, atol=1e-13)
+    for offset in (500, 501, 502, 503):
+        np.testing.assert_allclose(rng.gaussians(seed, stream, replica, step, 7, offset=offset),
+                                   gt[offset:offset + 7], rtol=0, atol=0)
 
     for P in (1, 7, 1000, 2**32 - 1):
         ik = _kernel_indices(seed, stream, replica, step, 1003, P)  # 1003 % 4 != 0
@@ -141,12 +142,12 @@ def test_fill_gaussian_float32_and_scale():
     np.testing.assert_array_equal(g32, (0.5 * g64).astype(np.float32))
 
 
-@pytest.mark.parametrize("buffered", [True, False])
-def test_fill_gaussian_both_code_paths(monkeypatch, buffered):
-    """fill_gaussian has a buffered and a direct loop (chosen by the vector width); run the
-    Python source of both against the twin (the compiled one is tested above)."""
-    monkeypatch.setattr(philox, "_BUFFERED_FILL", buffered)
-    monkeypatch.setattr(philox, "_CHUNK", 16)
+@pytest.mark.parametrize("chunk", [1, 3, 16])
+def test_fill_gaussian_chunk_boundaries(monkeypatch, chunk):
+    """fill_gaussian draws _CHUNK blocks per pass, two interleaved halves per pass (odd and
+    even pass lengths, a last partial pass and a partial block): its Python source with small
+    chunks against the twin (the compiled one is tested above)."""
+    monkeypatch.setattr(philox, "_CHUNK", chunk)
     out = np.empty(75)
     philox.fill_gaussian.py_func(U64(8), rng.TEACHER, 0, 0, out, 2.0)
     np.testing.assert_allclose(out, 2.0 * rng.gaussians(8, rng.TEACHER, 0, 0, 75), rtol=0,
@@ -216,11 +217,14 @@ def test_cos_sin_accuracy(impl):
 
 
 def test_gaussian_bound():
-    # u1 = 2**-53 (the smallest) gives the largest radius
-    assert philox.GAUSS_MAX == pytest.approx(8.5717, abs=1e-4)
-    w = np.array([[0], [0], [0], [0]], dtype=np.uint64)      # x0 = x1 = 0 -> u1 = 2**-53, u2 = 0
-    g0, g1 = rng.box_muller(w)
+    # u1 = 2**-32 (the smallest) gives the largest radius
+    assert philox.GAUSS_MAX == pytest.approx(6.6604, abs=1e-4) == rng.GAUSS_MAX
+    w = np.array([[0], [0], [2**32 - 1], [2**30]], dtype=np.uint64)  # x0 = 0 -> u1 = 2**-32
+    g0, g1, g2, g3 = rng.box_muller(w)
     assert g0[0] == pytest.approx(philox.GAUSS_MAX, rel=1e-15) and g1[0] == 0.0
+    assert g2[0] == 0.0 and g3[0] == 0.0                  # x2 = 2**32 - 1 -> u1 = 1, r = 0
+    kq = philox.box_muller(*(U64(v) for v in w[:, 0]))
+    np.testing.assert_allclose(kq, [g0[0], g1[0], g2[0], g3[0]], rtol=0, atol=1e-15)
 
 
 # ------------------------------------------------------------------ statistics
@@ -242,6 +246,9 @@ def test_pair_independence(big_sample):
     assert abs(np.corrcoef(g0, g1)[0, 1]) < 5 / math.sqrt(m)
     assert abs(np.corrcoef(g0 * g0, g1 * g1)[0, 1]) < 5 / math.sqrt(m)   # Box-Muller radius shared
     assert abs(np.corrcoef(big_sample[:-1], big_sample[1:])[0, 1]) < 5 / math.sqrt(big_sample.size)
+    # the two pairs of one block (words x0, x1 and x2, x3)
+    a, b = big_sample[0::4], big_sample[2::4]
+    assert abs(np.corrcoef(a * a, b * b)[0, 1]) < 5 / math.sqrt(a.size)
 
 
 @pytest.mark.parametrize("seed", [1, 2**40 + 3, 0xDEADBEEFCAFEF00D])
@@ -293,7 +300,7 @@ def test_stream_table():
 
 def test_twin_rejects_bad_arguments():
     with pytest.raises(ValueError):
-        rng.gaussians(1, rng.NOISE, 0, 0, 4, offset=1)
+        rng.gaussians(1, rng.NOISE, 0, 0, 4, offset=-1)
     with pytest.raises(ValueError):
         rng.indices(1, rng.BATCH, 0, 0, 4, 0)
     with pytest.raises(ValueError):

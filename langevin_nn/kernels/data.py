@@ -13,7 +13,7 @@ import numpy as np
 from .losses import target_map
 from .network import forward
 from .options import jit, pjit
-from .philox import fill_gaussian, gauss_pair
+from .philox import fill_gaussian, gauss_quad
 
 
 @jit
@@ -24,8 +24,8 @@ def _gaussians(seed, stream, replica, step, first, out, scale):
         return
     for i in range(out.shape[0]):
         k = first + i
-        g0, g1 = gauss_pair(seed, stream, replica, step, k // 2)
-        out[i] = scale * (g0 if k % 2 == 0 else g1)
+        g = gauss_quad(seed, stream, replica, step, k // 4)
+        out[i] = scale * g[k % 4]
 
 
 @jit

@@ -30,7 +30,7 @@ from .data import teacher_fill
 from .losses import loss_grad
 from .network import all_dense, backward, dense_loss_grad, forward
 from .options import jit, pjit, wide_vectors
-from .philox import _CHUNK as NOISE_CHUNK
+from .philox import NOISE_BUF
 from .philox import fill_gaussian, fill_indices, noisy_axpby
 
 OVERDAMPED, UNDERDAMPED, HEAVY_BALL = 0, 1, 2
@@ -401,7 +401,7 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
     dense = all_dense(net)
     fmH = np.empty(nb * L if dense else 0, dt_)
     fmD = np.empty(nb * L if dense else 0, dt_)
-    nbuf = np.empty(2 * NOISE_CHUNK)
+    nbuf = np.empty(NOISE_BUF)
     integ = dyn.integ
     seed = dyn.seed
     sched = dyn.sched

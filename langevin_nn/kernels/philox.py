@@ -8,7 +8,7 @@ https://doi.org/10.1145/2063384.2063405 (the generator of the Random123 library)
 * key ``(k0, k1) = (seed & 0xffffffff, seed >> 32)``;
 * counter ``(c0, c1, c2, c3) = (counter, step & 0xffffffff, (step >> 32) & 0xffff | stream << 16,
   replica)``;
-* one block = four 32-bit words ``x0..x3``; block ``c`` gives Gaussians ``2c`` and ``2c + 1``;
+* one block = four 32-bit words ``x0..x3``; block ``c`` gives Gaussians ``4c .. 4c + 3``;
   uniform index ``i`` in ``[0, P)`` is word ``i % 4`` of block ``i // 4`` mapped by
   ``(x * P) >> 32``.
 
@@ -24,10 +24,13 @@ then fit exactly, and LLVM lowers them to ``vpmuludq`` when it vectorises.
 
 Gaussians (Box-Muller without libm)
 -----------------------------------
-Per block, ``u1 = (((x0 << 32 | x1) >> 11) + 1) * 2**-53`` in ``(0, 1]`` and
-``u2 = ((x2 << 32 | x3) >> 11) * 2**-53`` in ``[0, 1)``, and
+Per block, two Box-Muller pairs, each from two words: ``u1 = (x0 + 1) 2**-32`` in ``(0, 1]``,
+``u2 = x1 2**-32`` in ``[0, 1)`` and
 
-    g0 = r cos(2 pi u2),   g1 = r sin(2 pi u2),   r = sqrt(-2 log u1).
+    g0 = r cos(2 pi u2),   g1 = r sin(2 pi u2),   r = sqrt(-2 log u1),
+
+and ``g2, g3`` likewise from ``(x2, x3)``. The arithmetic is float64 throughout (accurate to about
+1e-16 absolute), also for float32 runs, which get the same Gaussians rounded.
 
 ``log`` and ``sin``/``cos`` are *not* libm calls: Numba has no vector math library (no SVML), so a
 libm call keeps a loop scalar and caps the rate near 0.07e9 Gaussians/s per core. Instead
@@ -58,29 +61,29 @@ Two more things decide whether those loops vectorise well (docs/performance.md):
   function only (it prefers 256-bit ones on AVX-512 CPUs); the Philox rounds are integer work
   (``vpmuludq``, shifts, ``vpternlogq``) that scales with the vector width.
 
-Throughput (2-core Xeon, Sapphire Rapids, AVX-512, per core): Philox alone about 0.77e9 blocks/s
-(1.5e9 Gaussians' worth); with Box-Muller about 0.55e9 Gaussians/s in
-``gaussian_throughput_kernel`` and 0.45-0.5e9/s fused into the parameter update
-(``noisy_axpby``), against 0.07e9/s per core with libm ``log``/``cos``/``sin``. The loop is bound
-by the vector ports: about 180 instructions per 8 blocks, 60 of them Philox (20 ``vpmuludq``),
-the rest the two polynomials, the conversions and the quadrant logic; the divider
-(``vdivpd``, ``vsqrtpd``) is not the bottleneck (replacing both by Newton iterations is slower).
+Throughput (2-core Xeon, Sapphire Rapids, AVX-512): a Philox block costs about as much as one
+Box-Muller pair (the rounds are 20 ``vpmuludq`` and 20 shifts per 8 blocks, all on one vector
+port), so four Gaussians per block rather than two (53-bit uniforms) is worth 1.3x, and drawing two
+independent blocks per loop iteration (``_quads``) another 1.2x: about 0.8e9 Gaussians/s per core
+(0.54e9 with two per block), against 0.07e9/s per core with libm ``log``/``cos``/``sin``.
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
-``noisy_axpby`` generates 256 pairs at a time into a small buffer and consumes them in the update
-loop, ``y <- a y + b x + scale * xi``.
+``noisy_axpby`` generates 128 blocks at a time into four small buffers and consumes them in the
+update loop, ``y <- a y + b x + scale * xi``.
 
-Tails: since ``u1 >= 2**-53``, ``|g| <= r_max = sqrt(2 * 53 * log 2) = 8.57``. The probability mass
-of a true Gaussian beyond 8.57 is ``1.0e-17`` per number, i.e. the truncation is invisible for any
-feasible sample size. (The smallest nonzero radius is ``sqrt(2 * 2**-53) = 1.5e-8`` and the grid of
-``u1`` is uniform with spacing ``2**-53``: the distribution is exact Box-Muller of the 53-bit
-discretised uniforms.)
+Tails: since ``u1 >= 2**-32``, ``|g| <= r_max = sqrt(64 log 2) = 6.660``: the radius of a pair
+exceeds 6.66 with probability ``2**-32 = 2.3e-10`` in a true Gaussian pair, and those pairs get
+radii in ``[6.55, 6.66]`` instead (the largest values of ``-2 log u1`` on the grid). The variance
+lost per number is ``int_{r_max}^inf (r**2 - r_max**2) r exp(-r**2/2) dr / 2 = exp(-r_max**2/2)
+= 2.3e-10``; some 4e19 numbers would be needed to see it at one standard error, far beyond any
+run (``tests/test_rng.py`` checks the radius bound and the variance). The rest of the
+distribution is exact Box-Muller of the discretised uniforms (the grid of ``u1`` has spacing
+``2**-32``, the angle ``2 pi 2**-32``).
 """
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numba import prange
 
@@ -99,16 +102,16 @@ _MASK16 = _U(0xFFFF)
 _SH32 = _U(32)
 _SH16 = _U(16)
 _SH11 = _U(11)
+_SH21 = np.int64(21)
 _ONE = _U(1)
 
 #: 2**-53: spacing of the 53-bit uniforms.
 TWO_M53 = 2.0 ** -53
 
-#: Pairs per buffer pass of :func:`fill_gaussian`.
-_CHUNK = 256
-#: :func:`fill_gaussian` interleaves through a buffer when LLVM prefers 256-bit vectors (its
-#: default on AVX-512 CPUs); with 512-bit vectors everywhere the direct loop is faster.
-_BUFFERED_FILL = "-prefer-256-bit" not in (numba.config.CPU_FEATURES or "")
+#: Blocks (four Gaussians each) per buffer pass of :func:`fill_gaussian` and :func:`noisy_axpby`.
+_CHUNK = 128
+#: Length of the float64 scratch :func:`noisy_axpby` needs (four buffers of ``_CHUNK + 2``).
+NOISE_BUF = 4 * (_CHUNK + 2)
 
 #: Stream used by :func:`gaussian_throughput_kernel` (NOISE in the table of the contract).
 _BENCH_STREAM = 3
@@ -150,8 +153,11 @@ _SQRT_HALF_BITS = np.int64(np.array([math.sqrt(0.5)]).view(np.int64)[0])
 _HALF_QUARTER = np.int64(1 << 50)     # half a quarter turn in units of 2**-53
 _SIGN = 62                            # (2 << 62) is the float64 sign bit
 
-#: Largest |g| that the Box-Muller transform can return (u1 >= 2**-53).
-GAUSS_MAX = math.sqrt(2.0 * 53.0 * math.log(2.0))
+#: 2**-32: spacing of the 32-bit uniforms of the Box-Muller transform.
+TWO_M32 = 2.0 ** -32
+
+#: Largest |g| that the Box-Muller transform can return (u1 >= 2**-32): sqrt(64 log 2) = 6.660.
+GAUSS_MAX = math.sqrt(2.0 * 32.0 * math.log(2.0))
 
 
 # --------------------------------------------------------------------------- Philox4x32-10
@@ -255,21 +261,64 @@ def cos_sin_2pi(j):
 
 
 @jit(inline="always")
-def box_muller(x0, x1, x2, x3):
-    """Two Gaussians from the four words of one block (see the module docstring)."""
-    u1 = np.float64(np.int64((((x0 << _SH32) | x1) >> _SH11) + _ONE)) * TWO_M53
-    j = np.int64(((x2 << _SH32) | x3) >> _SH11)
+def _bm(xu, xa):
+    """One Box-Muller pair from two 32-bit words: ``u1 = (xu + 1) 2**-32`` in ``(0, 1]``, angle
+    ``2 pi xa 2**-32`` (``xa << 21`` on the 53-bit grid of ``cos_sin_2pi``, exactly)."""
+    u1 = np.float64(np.int64(xu & _MASK32) + np.int64(1)) * TWO_M32
     r = np.sqrt(-2.0 * log_poly(u1))
-    c, s = cos_sin_2pi(j)
+    c, s = cos_sin_2pi(np.int64(xa & _MASK32) << _SH21)
     return r * c, r * s
+
+
+@jit(inline="always")
+def box_muller(x0, x1, x2, x3):
+    """Four Gaussians from the four words of one block: pairs ``(x0, x1)`` and ``(x2, x3)``
+    (see the module docstring)."""
+    g0, g1 = _bm(x0, x1)
+    g2, g3 = _bm(x2, x3)
+    return g0, g1, g2, g3
 
 
 # --------------------------------------------------------------------------- public draws
 @jit(inline="always")
-def gauss_pair(seed, stream, replica, step, counter):
-    """Gaussians ``2 counter`` and ``2 counter + 1`` of ``(seed, stream, replica, step)``."""
+def gauss_quad(seed, stream, replica, step, counter):
+    """Gaussians ``4 counter`` .. ``4 counter + 3`` of ``(seed, stream, replica, step)``."""
     x0, x1, x2, x3 = block(seed, stream, replica, step, counter)
     return box_muller(x0, x1, x2, x3)
+
+
+@jit
+def _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3):
+    """``q_j[k] =`` Gaussian ``4 (c0 + k) + j`` for ``k < m``; the four buffers need
+    ``m + 1`` elements (for odd ``m`` one block more is drawn and left unused).
+
+    Two independent blocks per iteration, ``c0 + k`` and ``c0 + h + k``: each Philox and
+    Box-Muller chain is a long sequence of dependent vector instructions, and two of them
+    interleaved keep both vector ports busy (+20 % Gaussians/s)."""
+    wide_vectors()
+    h = (m + 1) // 2
+    a0 = q0[:h]
+    a1 = q1[:h]
+    a2 = q2[:h]
+    a3 = q3[:h]
+    b0 = q0[h:2 * h]
+    b1 = q1[h:2 * h]
+    b2 = q2[h:2 * h]
+    b3 = q3[h:2 * h]
+    for k in range(h):
+        # both blocks first: the two Philox chains then overlap (+20 %; not with gauss_quad twice)
+        x0, x1, x2, x3 = block(seed, stream, replica, step, c0 + k)
+        y0, y1, y2, y3 = block(seed, stream, replica, step, c0 + h + k)
+        g0, g1, g2, g3 = box_muller(x0, x1, x2, x3)
+        e0, e1, e2, e3 = box_muller(y0, y1, y2, y3)
+        a0[k] = g0
+        a1[k] = g1
+        a2[k] = g2
+        a3[k] = g3
+        b0[k] = e0
+        b1[k] = e1
+        b2[k] = e2
+        b3[k] = e3
 
 
 @jit
@@ -277,45 +326,40 @@ def fill_gaussian(seed, stream, replica, step, out, scale):
     """``out[i] = scale * (Gaussian i)`` for a 1-d float32/float64 array (computed in float64)."""
     wide_vectors()
     n = out.size
-    npair = n // 2
-    if _BUFFERED_FILL and npair > 0:
-        # Pairs go first to two contiguous halves of a small buffer, then are interleaved into
-        # ``out``: storing (g0, g1) interleaved straight from a 256-bit vector loop makes LLVM
-        # emit 512-bit shuffles on AVX-512 CPUs, which halves the ports available to the whole
-        # loop (float64: 0.29e9 -> 0.35e9 Gaussians/s per core with the buffer).
-        w = min(_CHUNK, npair)
-        buf = np.empty(2 * w, dtype=out.dtype)
-        b0 = buf[:w]
-        b1 = buf[w:]
-        for c0 in range(0, npair, w):
-            m = min(w, npair - c0)
-            for k in range(m):
-                g0, g1 = gauss_pair(seed, stream, replica, step, c0 + k)
-                b0[k] = scale * g0
-                b1[k] = scale * g1
-            o = out[2 * c0:2 * (c0 + m)]
-            for k in range(m):
-                o[2 * k] = b0[k]
-                o[2 * k + 1] = b1[k]
-    else:
-        for c in range(npair):
-            g0, g1 = gauss_pair(seed, stream, replica, step, c)
-            out[2 * c] = scale * g0
-            out[2 * c + 1] = scale * g1
-    if n % 2 == 1:
-        g0, g1 = gauss_pair(seed, stream, replica, step, npair)
-        out[n - 1] = scale * g0
+    nq = n // 4
+    w = _CHUNK + 2
+    buf = np.empty(4 * w)
+    q0 = buf[:w]
+    q1 = buf[w:2 * w]
+    q2 = buf[2 * w:3 * w]
+    q3 = buf[3 * w:]
+    for c0 in range(0, nq, _CHUNK):
+        m = min(_CHUNK, nq - c0)
+        _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3)
+        # slices: bare range indices (an offset index defeats vectorisation, see network.py)
+        o = out[4 * c0:4 * (c0 + m)]
+        for k in range(m):
+            o[4 * k] = scale * q0[k]
+            o[4 * k + 1] = scale * q1[k]
+            o[4 * k + 2] = scale * q2[k]
+            o[4 * k + 3] = scale * q3[k]
+    if n > 4 * nq:
+        g = gauss_quad(seed, stream, replica, step, nq)
+        for j in range(n - 4 * nq):
+            out[4 * nq + j] = scale * g[j]
 
 
 @jit
 def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
     """``y[i] = a y[i] + b x[i] + scale * (Gaussian i)`` in place (the noise generated in the same
     pass, never stored as an array; ``scale = 0`` skips it); returns ``sum_i y[i]**2`` after the
-    update (the caller's finiteness check). ``buf``: float64 scratch of >= ``2 * _CHUNK``.
+    update (the caller's finiteness check). ``buf``: float64 scratch of >= ``NOISE_BUF``.
 
-    Pairs are generated ``_CHUNK`` at a time into the two halves of ``buf`` (a vectorised loop
-    over counters), then the update loop reads them interleaved (see ``fill_gaussian``)."""
+    Blocks are drawn ``_CHUNK`` at a time into four buffers (``_quads``, vectorised over
+    counters), then the update loop reads them interleaved (see ``fill_gaussian``)."""
     wide_vectors()
+    if buf.size < NOISE_BUF:
+        raise ValueError("noisy_axpby: scratch buffer smaller than NOISE_BUF")
     n = y.size
     ssq = 0.0
     if scale == 0.0:
@@ -324,30 +368,34 @@ def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
             y[i] = v
             ssq += v * v
         return ssq
-    npair = n // 2
-    w = _CHUNK
-    b0 = buf[:w]
-    b1 = buf[w:2 * w]
-    for c0 in range(0, npair, w):
-        m = min(w, npair - c0)
+    nq = n // 4
+    w = _CHUNK + 2
+    q0 = buf[:w]
+    q1 = buf[w:2 * w]
+    q2 = buf[2 * w:3 * w]
+    q3 = buf[3 * w:4 * w]
+    for c0 in range(0, nq, _CHUNK):
+        m = min(_CHUNK, nq - c0)
+        _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3)
+        ys = y[4 * c0:4 * (c0 + m)]
+        xs = x[4 * c0:4 * (c0 + m)]
         for k in range(m):
-            g0, g1 = gauss_pair(seed, stream, replica, step, c0 + k)
-            b0[k] = scale * g0
-            b1[k] = scale * g1
-        # slices: bare range indices (an offset index defeats vectorisation, see network.py)
-        ys = y[2 * c0:2 * (c0 + m)]
-        xs = x[2 * c0:2 * (c0 + m)]
-        for k in range(m):
-            v0 = a * ys[2 * k] + b * xs[2 * k] + b0[k]
-            v1 = a * ys[2 * k + 1] + b * xs[2 * k + 1] + b1[k]
-            ys[2 * k] = v0
-            ys[2 * k + 1] = v1
-            ssq += v0 * v0 + v1 * v1
-    if n % 2 == 1:
-        g0, g1 = gauss_pair(seed, stream, replica, step, npair)
-        v = a * y[n - 1] + b * x[n - 1] + scale * g0
-        y[n - 1] = v
-        ssq += v * v
+            v0 = a * ys[4 * k] + b * xs[4 * k] + scale * q0[k]
+            v1 = a * ys[4 * k + 1] + b * xs[4 * k + 1] + scale * q1[k]
+            v2 = a * ys[4 * k + 2] + b * xs[4 * k + 2] + scale * q2[k]
+            v3 = a * ys[4 * k + 3] + b * xs[4 * k + 3] + scale * q3[k]
+            ys[4 * k] = v0
+            ys[4 * k + 1] = v1
+            ys[4 * k + 2] = v2
+            ys[4 * k + 3] = v3
+            ssq += (v0 * v0 + v1 * v1) + (v2 * v2 + v3 * v3)
+    if n > 4 * nq:
+        g = gauss_quad(seed, stream, replica, step, nq)
+        for j in range(n - 4 * nq):
+            i = 4 * nq + j
+            v = a * y[i] + b * x[i] + scale * g[j]
+            y[i] = v
+            ssq += v * v
     return ssq
 
 
@@ -382,14 +430,22 @@ def fill_indices(seed, stream, replica, step, out, n):
 @pjit
 def gaussian_throughput_kernel(seed, n_per_replica, replicas):
     """Benchmark: draw ``n_per_replica`` Gaussians (NOISE stream, step 0) for each of
-    ``replicas`` replicas in parallel; returns the per-replica sums (float64[replicas])."""
+    ``replicas`` replicas in parallel, through the buffers the update uses (``_quads``);
+    returns the per-replica sums (float64[replicas])."""
     out = np.zeros(replicas)
-    npair = n_per_replica // 2
+    nq = n_per_replica // 4
+    w = _CHUNK + 2
     for r in prange(replicas):
-        wide_vectors()
+        buf = np.empty(4 * w)
+        q0 = buf[:w]
+        q1 = buf[w:2 * w]
+        q2 = buf[2 * w:3 * w]
+        q3 = buf[3 * w:]
         acc = 0.0
-        for c in range(npair):
-            g0, g1 = gauss_pair(seed, _BENCH_STREAM, r, 0, c)
-            acc += g0 + g1
+        for c0 in range(0, nq, _CHUNK):
+            m = min(_CHUNK, nq - c0)
+            _quads(seed, _BENCH_STREAM, r, 0, c0, m, q0, q1, q2, q3)
+            for k in range(m):
+                acc += (q0[k] + q1[k]) + (q2[k] + q3[k])
         out[r] = acc
     return out
