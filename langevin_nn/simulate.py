@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from . import __version__
@@ -35,7 +36,7 @@ from .dynamics import HEAVY_BALL, OVERDAMPED, UNDERDAMPED, Schedules
 from .errors import UserError
 from .kernels import streams
 from .kernels.ensemble import (
-    BETA, ETA, GAMMA, Boundary, Dyn, Rec, State, init_params, run_chunk,
+    BETA, ETA, GAMMA, Boundary, Dyn, Rec, ReplicaBlocks, State, init_params,
 )
 from .store import Cadence, HDF5Writer, MemoryWriter, Schema, Var, open_ensemble
 
@@ -383,7 +384,6 @@ def run(cfg, path: str | os.PathLike | None = None, *, overwrite: bool = False,
     """
     t_wall = time.perf_counter()
     if cfg.ensemble.threads:
-        import numba
         numba.set_num_threads(min(cfg.ensemble.threads, numba.config.NUMBA_NUM_THREADS))
     layout = build_layout(cfg.network)
     bd = build_boundary(cfg, layout, generate=False)  # teacher data need a compiled kernel
@@ -459,65 +459,72 @@ def _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall, s
     K = bd.X_probe.shape[0]
     bound = float(cfg.dynamics.divergence_bound)
     momentum = "gamma_int" in schema.state_scalars
+    bbd_on = True if cfg.recording.bbd else None  # None: the BBD code is not even compiled
 
-    def scalars():
-        out = {"step": step, "time": t}
-        if momentum:
-            out["gamma_int"] = gint
-        return out
+    # replica blocks on threads: numba.set_num_threads (ensemble.threads) sets how many
+    run_chunk = ReplicaBlocks(R, numba.get_num_threads())
+    try:
+        def scalars():
+            out = {"step": step, "time": t}
+            if momentum:
+                out["gamma_int"] = gint
+            return out
 
-    if start is None:
-        step, t, gint = 0, 0.0, 0.0
-        table, times = sch.table(0, 0, 0.0)
-        rec = _rec_buffers(schema, R, 0, 0, layout, K)
-        run_chunk(layout.arrays, tnet, bnd, Dyn(sch.integ, seed, bound, table), st, rec, 0, 0)
-        _append(writer, schema, rec, layout, 0, 0, lambda s: 0.0,
-                _friction(sch.integ, table, times, 0.0))
-        writer.checkpoint(_state_dict(st), scalars())
-    else:
-        step, t, gint = start[1], start[2], start[3]
-    steps = cfg.ensemble.steps
-    first = step
-    chunk = cfg.ensemble.chunk or 16
-    auto = cfg.ensemble.chunk == 0
-    last_ckpt = time.perf_counter()
-    kernel_s, timed_s, timed_steps = 0.0, 0.0, 0
-    bar = _progress(progress, steps - step, R)
-    while step < steps and stop.name is None:
-        n = min(chunk, steps - step)
-        table, times = sch.table(step, n, t)
-        rec = _rec_buffers(schema, R, step, n, layout, K)
-        t0 = time.perf_counter()
-        run_chunk(layout.arrays, tnet, bnd, Dyn(sch.integ, seed, bound, table), st, rec, step, n)
-        dt_k = time.perf_counter() - t0
-        kernel_s += dt_k
-        if step > first:  # the first call may include compilation
-            timed_s, timed_steps = timed_s + dt_k, timed_steps + n
-        s0 = step
-        fric = _friction(sch.integ, table, times, gint)
-        _append(writer, schema, rec, layout, s0, n, lambda s: times[s - s0], fric)
-        step, t = s0 + n, float(times[n])
-        if fric is not None:
-            gint = float(fric[1][n])
-        now = time.perf_counter()
-        if now - last_ckpt >= cfg.ensemble.checkpoint_every or step >= steps:
+        if start is None:
+            step, t, gint = 0, 0.0, 0.0
+            table, times = sch.table(0, 0, 0.0)
+            rec = _rec_buffers(schema, R, 0, 0, layout, K)
+            run_chunk(layout.arrays, tnet, bnd, Dyn(sch.integ, seed, bound, table), st, rec, 0, 0,
+                      bbd_on)
+            _append(writer, schema, rec, layout, 0, 0, lambda s: 0.0,
+                    _friction(sch.integ, table, times, 0.0))
             writer.checkpoint(_state_dict(st), scalars())
-            last_ckpt = now
+        else:
+            step, t, gint = start[1], start[2], start[3]
+        steps = cfg.ensemble.steps
+        first = step
+        chunk = cfg.ensemble.chunk or 16
+        auto = cfg.ensemble.chunk == 0
+        last_ckpt = time.perf_counter()
+        kernel_s, timed_s, timed_steps = 0.0, 0.0, 0
+        bar = _progress(progress, steps - step, R)
+        while step < steps and stop.name is None:
+            n = min(chunk, steps - step)
+            table, times = sch.table(step, n, t)
+            rec = _rec_buffers(schema, R, step, n, layout, K)
+            t0 = time.perf_counter()
+            run_chunk(layout.arrays, tnet, bnd, Dyn(sch.integ, seed, bound, table), st, rec, step, n,
+                      bbd_on)
+            dt_k = time.perf_counter() - t0
+            kernel_s += dt_k
+            if step > first:  # the first call may include compilation
+                timed_s, timed_steps = timed_s + dt_k, timed_steps + n
+            s0 = step
+            fric = _friction(sch.integ, table, times, gint)
+            _append(writer, schema, rec, layout, s0, n, lambda s: times[s - s0], fric)
+            step, t = s0 + n, float(times[n])
+            if fric is not None:
+                gint = float(fric[1][n])
+            now = time.perf_counter()
+            if now - last_ckpt >= cfg.ensemble.checkpoint_every or step >= steps:
+                writer.checkpoint(_state_dict(st), scalars())
+                last_ckpt = now
+            if bar is not None:
+                bar.update(n)
+                bar.set_postfix_str(f"{R * n / max(dt_k, 1e-9):.3g} replica-steps/s")
+            if auto:
+                chunk = int(min(max(1, chunk * 0.5 / max(dt_k, 1e-4)), 2 * chunk, 1 << 20))
+        if stop.name is not None:
+            writer.checkpoint(_state_dict(st), scalars())
         if bar is not None:
-            bar.update(n)
-            bar.set_postfix_str(f"{R * n / max(dt_k, 1e-9):.3g} replica-steps/s")
-        if auto:
-            chunk = int(min(max(1, chunk * 0.5 / max(dt_k, 1e-4)), 2 * chunk, 1 << 20))
-    if stop.name is not None:
-        writer.checkpoint(_state_dict(st), scalars())
-    if bar is not None:
-        bar.close()
-    if timed_steps == 0:
-        timed_s, timed_steps = kernel_s, step - first
-    return RunResult(os.fspath(path) if path else None, step, R, time.perf_counter() - t_wall,
-                     kernel_s, st.diverged.copy(), stop.name, writer,
-                     steps_run=step - first, timed=(timed_s, timed_steps))
-
+            bar.close()
+        if timed_steps == 0:
+            timed_s, timed_steps = kernel_s, step - first
+        return RunResult(os.fspath(path) if path else None, step, R, time.perf_counter() - t_wall,
+                         kernel_s, st.diverged.copy(), stop.name, writer,
+                         steps_run=step - first, timed=(timed_s, timed_steps))
+    finally:
+        run_chunk.close()
 
 def _state_dict(st: State) -> dict[str, np.ndarray]:
     out = {"theta": st.theta, "mom": st.mom, "force": st.force, "diverged": st.diverged,

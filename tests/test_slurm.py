@@ -8,49 +8,18 @@ not installed it is skipped, unless LANGEVIN_NN_REQUIRE_SLURM=1 (CI), where it f
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from helpers import assert_same, dump
 from langevin_nn import open_ensemble
 from langevin_nn.config import load_config
 from langevin_nn.simulate import run
+from slurm_cluster import usr1_and_release, wait_idle
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "runs" / "slurm" / "local-cluster.sh"
-NEEDED = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "squeue")
-
-
-def _missing():
-    return [x for x in NEEDED if shutil.which(x) is None and not os.path.exists(f"/usr/sbin/{x}")]
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    missing = _missing()
-    if missing or os.geteuid() != 0:
-        why = f"SLURM not available ({', '.join(missing) or 'not root'})"
-        if os.environ.get("LANGEVIN_NN_REQUIRE_SLURM") == "1":
-            pytest.fail(why + " but LANGEVIN_NN_REQUIRE_SLURM=1")
-        pytest.skip(why + "; install munge slurmctld slurmd slurm-client to run this test")
-    d = tmp_path_factory.mktemp("slurm")
-    env = dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin")
-    r = subprocess.run(["bash", str(SCRIPT), "start", str(d)], capture_output=True, text=True,
-                       env=env, timeout=120)
-    if r.returncode != 0:
-        subprocess.run(["bash", str(SCRIPT), "stop", str(d)], env=env)
-        pytest.fail(f"local SLURM did not start: {r.stderr}")
-    env["SLURM_CONF"] = str(d / "slurm.conf")
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    try:
-        yield env
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "stop", str(d)], env=env, timeout=60)
 
 
 TABLE = {
@@ -83,16 +52,6 @@ def _job_states(env, ids):
     return {i: states.get(i, []) for i in ids}
 
 
-def _wait_idle(env, timeout=240):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        q = subprocess.run(["squeue", "-h"], capture_output=True, text=True, env=env).stdout
-        if not q.strip():
-            return
-        time.sleep(1)
-    raise AssertionError(f"jobs still queued after {timeout} s:\n{q}")
-
-
 def _submit(env, cfg_path, outdir, *extra):
     r = subprocess.run([sys.executable, "-m", "langevin_nn", "submit", str(cfg_path), "-o",
                         str(outdir), "--shards", "4", *extra], capture_output=True, text=True,
@@ -106,7 +65,7 @@ def test_submit_four_shards_equals_single_run(cluster, tmp_path):
     cfg_path = _write_config(tmp_path / "c.toml", 200)
     out = tmp_path / "out"
     array_id, merge_id = _submit(cluster, cfg_path, out)
-    _wait_idle(cluster)
+    wait_idle(cluster)
     assert (out / "ensemble.h5").exists(), _logs(out)
     ref = tmp_path / "single.h5"
     run(load_config(cfg_path), ref, progress=False)
@@ -137,33 +96,8 @@ def test_time_limit_signal_requeues_and_merge_still_runs(cluster, tmp_path):
                 break
         time.sleep(0.2)
     assert 0 < done < 20000, f"task 0 never observed running (steps done {done})"
-    errors = []
-    for _ in range(40):  # a task just launched answers "can not be altered now, try again later"
-        r = subprocess.run(["scancel", "--signal=USR1", "--batch", task], env=cluster,
-                           capture_output=True, text=True)
-        # scancel may report failure although the signal was delivered (the task stopped and
-        # requeued itself before scancel heard back): the task's log is the witness
-        if r.returncode == 0 or "stopped by SIGUSR1" in _logs(out):
-            break
-        errors.append(r.stderr.strip())
-        time.sleep(0.5)
-    else:
-        q = subprocess.run(["squeue"], capture_output=True, text=True, env=cluster).stdout
-        raise AssertionError(f"scancel --signal=USR1 kept failing: {sorted(set(errors))}\n{q}\n"
-                             f"{_logs(out)}")
-    # SLURM holds a requeued job back (reason BeginTime) for a while; release it for the test
-    t0 = time.time()
-    while time.time() - t0 < 60:
-        r = subprocess.run(["squeue", "-h", "-j", task, "-o", "%T %r"], capture_output=True,
-                           text=True, env=cluster).stdout.strip()
-        if "BeginTime" in r:
-            # releasing within the second of the requeue makes slurmd refuse the launch
-            # ("Job credential revoked"): wait a little first
-            time.sleep(2.5)
-            subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], env=cluster)
-            break
-        time.sleep(0.3)
-    _wait_idle(cluster, timeout=400)
+    usr1_and_release(cluster, task, lambda: _logs(out))
+    wait_idle(cluster, timeout=400)
     logs = _logs(out)
     assert "stopped by SIGUSR1" in logs and "requeued SLURM job" in logs, logs
     assert (out / "ensemble.h5").exists(), logs

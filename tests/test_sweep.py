@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,9 +29,9 @@ from langevin_nn.config import load_config
 from langevin_nn.errors import ConfigError, UserError
 from langevin_nn.simulate import run
 from langevin_nn.sweep import (SweepIndex, load_sweep, point_name, prepare, run_sweep)
+from slurm_cluster import usr1_and_release, wait_idle
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "runs" / "slurm" / "local-cluster.sh"
 ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 #: a small trained network: 4 points x 200 steps take well under a second once compiled
@@ -453,41 +452,6 @@ def test_slurm_dry_run_writes_readable_scripts(tmp_path):
 # --------------------------------------------------------------------------------------------
 # SLURM: the same sweep as one job array + a collect job, bit for bit the local data
 
-NEEDED = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "squeue")
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    missing = [x for x in NEEDED if shutil.which(x) is None and not os.path.exists(f"/usr/sbin/{x}")]
-    if missing or os.geteuid() != 0:
-        why = f"SLURM not available ({', '.join(missing) or 'not root'})"
-        if os.environ.get("LANGEVIN_NN_REQUIRE_SLURM") == "1":
-            pytest.fail(why + " but LANGEVIN_NN_REQUIRE_SLURM=1")
-        pytest.skip(why + "; install munge slurmctld slurmd slurm-client to run this test")
-    d = tmp_path_factory.mktemp("slurm")
-    env = dict(ENV, PATH=os.environ.get("PATH", "") + ":/usr/sbin")
-    r = subprocess.run(["bash", str(SCRIPT), "start", str(d)], capture_output=True, text=True,
-                       env=env, timeout=120)
-    if r.returncode != 0:
-        subprocess.run(["bash", str(SCRIPT), "stop", str(d)], env=env)
-        pytest.fail(f"local SLURM did not start: {r.stderr}")
-    env["SLURM_CONF"] = str(d / "slurm.conf")
-    try:
-        yield env
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "stop", str(d)], env=env, timeout=60)
-
-
-def _wait_idle(env, timeout=300):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        q = subprocess.run(["squeue", "-h"], capture_output=True, text=True, env=env).stdout
-        if not q.strip():
-            return
-        time.sleep(1)
-    raise AssertionError(f"jobs still queued after {timeout} s:\n{q}")
-
-
 @pytest.mark.slow
 def test_slurm_sweep_equals_local_sweep_bit_for_bit(cluster, tmp_path):
     """`sweep --slurm --shards 2`: 4 points x 2 shards in one array, a dependent collect job
@@ -500,7 +464,7 @@ def test_slurm_sweep_equals_local_sweep_bit_for_bit(cluster, tmp_path):
     script = (out / "slurm" / "sweep_array.sbatch").read_text()
     assert "#SBATCH --array=0-7" in script and "#SBATCH --time=0:10:00" in script
     assert "langevin_nn.sweep task" in script and "--signal=B:USR1@120" in script
-    _wait_idle(cluster)
+    wait_idle(cluster)
     logs = "\n".join(p.read_text() for p in sorted((out / "slurm" / "logs").glob("*")))
     slurm_idx = SweepIndex.load(out)
     assert [p["status"] for p in slurm_idx.points] == ["complete"] * 4, logs
@@ -526,7 +490,9 @@ def test_slurm_sweep_task_requeued_on_the_time_limit_signal(cluster, tmp_path):
     t = json.loads(json.dumps(TINY))
     t["sweep"] = {"name": "requeue"}
     t["axes"] = {"network.sigma_w2": [1.0]}
-    t["base"]["ensemble"].update(steps=20000, chunk=4, checkpoint_every=0.05, replicas=4)
+    # one step per chunk: the task runs for seconds (Python overhead per chunk), so the signal
+    # finds it running
+    t["base"]["ensemble"].update(steps=20000, chunk=1, checkpoint_every=0.05, replicas=4)
     t["base"]["recording"].update(snapshot_every=0, probe_z_every=0)
     f = _write(tmp_path / "rq.toml", t)
     out = tmp_path / "out"
@@ -541,24 +507,9 @@ def test_slurm_sweep_task_requeued_on_the_time_limit_signal(cluster, tmp_path):
             break
         time.sleep(0.2)
     time.sleep(1.5)
-    for _ in range(40):  # a task just launched answers "can not be altered now, try again later"
-        r = subprocess.run(["scancel", "--signal=USR1", "--batch", task], env=cluster,
-                           capture_output=True, text=True)
-        if r.returncode == 0:
-            break
-        time.sleep(0.5)
-    t0 = time.time()
-    while time.time() - t0 < 60:  # SLURM holds a requeued job back (BeginTime): release it
-        q = subprocess.run(["squeue", "-h", "-j", task, "-o", "%T %r"], capture_output=True,
-                           text=True, env=cluster).stdout.strip()
-        if "BeginTime" in q:
-            # not within the second of the requeue: slurmd refuses a launch whose credential is
-            # not newer than the revocation ("Job credential revoked"), at 1 s resolution
-            time.sleep(2.0)
-            subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], env=cluster)
-            break
-        time.sleep(0.3)
-    _wait_idle(cluster)
+    usr1_and_release(cluster, task, lambda: "\n".join(
+        p.read_text() for p in sorted((out / "slurm" / "logs").glob("*"))))
+    wait_idle(cluster)
     logs = "\n".join(p.read_text() for p in sorted((out / "slurm" / "logs").glob("*")))
     assert "stopped by SIGUSR1" in logs and "requeued SLURM job" in logs, logs
     idx = SweepIndex.load(out)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .losses import target_map
 from .network import forward
-from .options import jit, pjit
+from .options import I0, jit, pjit
 from .philox import fill_gaussian, gauss_quad
 
 
@@ -74,5 +74,5 @@ def make_teacher_set(tnet, ttheta, seed, s_x, s_lab, n, noise, loss, X, Y):
         Dt = np.zeros((m, L))
         gbuf = np.empty(m * width)
         zt = np.empty(Y.shape[1])
-        teacher_fill(tnet, ttheta, seed, s_x, s_lab, 0, 0, first, m, noise, loss,
+        teacher_fill(tnet, ttheta, seed, s_x, s_lab, I0, I0, first, m, noise, loss,
                      X, Y, Ht, Dt, gbuf, zt)

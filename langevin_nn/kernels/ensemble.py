@@ -1,6 +1,7 @@
 """The ensemble kernels: a chunk of steps for every replica, with in-kernel records.
 
-One call advances replicas 0..R-1 (``prange``) from step s0 to s0 + n. Per replica and step s:
+One call advances replicas 0..R-1 (``ReplicaBlocks``: blocks of replicas on threads) from step
+s0 to s0 + n. Per replica and step s:
 
     overdamped   theta <- theta - eta g_s + sqrt(2 eta T) xi_s                        (BBD Eqs. 2-3)
     heavy ball   v <- beta v - eta g_s + sqrt(2 (1 - beta) eta T) xi_s;  theta <- theta + v
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import prange
@@ -29,7 +31,7 @@ from . import bbd as _bbd
 from .data import teacher_fill
 from .losses import loss_grad
 from .network import all_dense, backward, dense_loss_grad, forward
-from .options import jit, pjit, wide_vectors
+from .options import I0, jit, pjit, wide_vectors
 from .philox import NOISE_BUF
 from .philox import fill_gaussian, fill_indices, noisy_axpby
 
@@ -83,7 +85,7 @@ def load_batch(net, tnet, bd, seed, rg, step, H, Yb, idx, Xb, Ht, Dt, gbuf, zt):
     n0 = net.widths[0]
     if bd.online:
         teacher_fill(tnet, bd.ttheta, seed, streams.ONLINE_X, streams.ONLINE_LABEL, rg, step,
-                     0, B, bd.noise, bd.loss, Xb, Yb, Ht, Dt, gbuf, zt)
+                     I0, B, bd.noise, bd.loss, Xb, Yb, Ht, Dt, gbuf, zt)
         for b in range(B):
             for j in range(n0):
                 H[b, j] = Xb[b, j]
@@ -152,13 +154,17 @@ def _probe_z(net, theta, Xp, H, D, Zs, out):
 
 
 @jit
-def _observe(net, tnet, bd, dyn, st, rec, r, s0, step, theta, mom, kin_scale, ko,
+def _observe(net, tnet, bd, dyn, st, rec, bbd_on, r, s0, step, theta, mom, kin_scale, ko,
              H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs):
-    """Record the state at ``step`` (after ``step`` updates) into the chunk's record rows."""
+    """Record the state at ``step`` (after ``step`` updates) into the chunk's record rows.
+
+    ``bbd_on``: None leaves the BBD code out of the compiled kernel (Numba prunes branches on
+    ``is None`` of a NoneType argument; it is a third of the compile time), True compiles it in
+    (``rec.bbd_every`` then decides at run time)."""
     rg = st.replica[r]
     dead = st.diverged[r]
     nan = np.nan
-    if rec.bbd_every > 0 and st.bbd_pending[r]:
+    if bbd_on is not None and rec.bbd_every > 0 and st.bbd_pending[r]:
         _bbd_end(net, tnet, bd, dyn, st, rec, r, s0, step, theta, H, D, Yb, idx, Xb, Ht, Dt,
                  gbuf, zt)
     if step % rec.every == 0:
@@ -226,7 +232,7 @@ def _observe(net, tnet, bd, dyn, st, rec, r, s0, step, theta, mom, kin_scale, ko
             rec.z[r, row, :, :] = nan
         else:
             _probe_z(net, theta, bd.Xp, H, D, Zs, rec.z[r, row])
-    if rec.bbd_every > 0 and step % rec.bbd_every == 0 and not dead:
+    if bbd_on is not None and rec.bbd_every > 0 and step % rec.bbd_every == 0 and not dead:
         _bbd_begin(net, tnet, bd, dyn, st, r, s0, step, theta, H, D, G, Yb, idx, Xb, Ht, Dt,
                    gbuf, zt)
 
@@ -368,7 +374,7 @@ def _bad(loss, bound):
 
 
 @jit
-def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
+def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
     """Advance replica r from step s0 by n steps (see the module docstring) and record."""
     wide_vectors()
     theta = st.theta[r]
@@ -483,25 +489,59 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r):
         kin_scale = 1.0
         if integ == HEAVY_BALL:
             kin_scale = 1.0 / sched[ETA, k]  # p = v / dt with dt = sqrt(eta)
-        _observe(net, tnet, bd, dyn, st, rec, r, s0, s + 1, theta, mom, kin_scale, ko,
+        _observe(net, tnet, bd, dyn, st, rec, bbd_on, r, s0, s + 1, theta, mom, kin_scale, ko,
                  H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs)
 
 
-@pjit
-def run_chunk(net, tnet, bd, dyn, st, rec, s0, n):
-    """Advance every replica by n steps from s0 (prange over replicas); records in ``rec``.
-
-    n = 0 records the initial state (step 0, rows 0 of ``rec``) instead: one parallel kernel
-    serves both, so the record code is compiled once (it is most of the compile time)."""
-    for r in prange(st.theta.shape[0]):
+@jit
+def run_block(net, tnet, bd, dyn, st, rec, s0, n, bbd_on, r0, r1):
+    """Advance replicas r0..r1-1 by n steps from s0; records in ``rec``. n = 0 records the
+    initial state (step 0, rows 0 of ``rec``) instead: one kernel serves both, so the record
+    code is compiled once (it is most of the compile time). ``bbd_on``: None (recording.bbd off:
+    the BBD code is left out) or True (see ``_observe``). Releases the GIL: ``ReplicaBlocks``
+    runs one block of replicas per thread."""
+    for r in range(r0, r1):
         if n == 0:
-            _initial_replica(net, tnet, bd, dyn, st, rec, r)
+            _initial_replica(net, tnet, bd, dyn, st, rec, bbd_on, r)
         else:
-            replica_chunk(net, tnet, bd, dyn, st, rec, s0, n, r)
+            replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r)
+
+
+class ReplicaBlocks:
+    """``run_block`` over R replicas in contiguous blocks, one per thread (what Numba's static
+    ``prange`` schedule does, done in Python: a parallel loop around this call tree compiled
+    for a quarter of a cold quickstart's time). Each replica's numbers depend on its own
+    state and on ``(seed, stream, replica, step, counter)`` only, so the results do not depend
+    on the number of threads. Use as a context manager (it owns a thread pool)."""
+
+    def __init__(self, R: int, threads: int):
+        T = max(1, min(int(threads), R))
+        edges = [(R * k) // T for k in range(T + 1)]
+        self.blocks = [(edges[k], edges[k + 1]) for k in range(T)]
+        self._pool = ThreadPoolExecutor(T - 1, "lnn-replicas") if T > 1 else None
+
+    def __call__(self, net, tnet, bd, dyn, st, rec, s0, n, bbd_on):
+        args = (net, tnet, bd, dyn, st, rec, s0, n, bbd_on)
+        futures = [self._pool.submit(run_block, *args, r0, r1) for r0, r1 in self.blocks[1:]]
+        try:
+            run_block(*args, *self.blocks[0])
+        finally:  # never return while another thread still writes into st or rec
+            for f in futures:
+                f.result()
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 @jit
-def _initial_replica(net, tnet, bd, dyn, st, rec, r):
+def _initial_replica(net, tnet, bd, dyn, st, rec, bbd_on, r):
     """Record replica r's state at step 0 (rows 0 of ``rec``)."""
     theta = st.theta[r]
     B = bd.B
@@ -528,7 +568,7 @@ def _initial_replica(net, tnet, bd, dyn, st, rec, r):
     kin_scale = 1.0
     if dyn.integ == HEAVY_BALL:
         kin_scale = 1.0 / dyn.sched[ETA, 0]
-    _observe(net, tnet, bd, dyn, st, rec, r, 0, 0, theta, mom, kin_scale, 0.5 * e * kin_scale,
+    _observe(net, tnet, bd, dyn, st, rec, bbd_on, r, I0, I0, theta, mom, kin_scale, 0.5 * e * kin_scale,
              H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs)
 
 
@@ -537,7 +577,7 @@ def init_params(std, seed, stream, replica, out):
     """out[r, i] = std[i] * Gaussian i of (seed, stream, replica[r], step 0)."""
     for r in prange(out.shape[0]):
         g = np.empty(out.shape[1])
-        fill_gaussian(seed, stream, replica[r], 0, g, 1.0)
+        fill_gaussian(seed, stream, replica[r], I0, g, 1.0)
         for i in range(out.shape[1]):
             out[r, i] = std[i] * g[i]
 

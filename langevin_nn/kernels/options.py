@@ -10,6 +10,7 @@ Every kernel is compiled with ``cache=True`` so that a second run loads machine 
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 #: LLVM fast-math flags used by every kernel (no ``nnan``/``ninf``: NaN guards must work).
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -19,6 +20,11 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 #: ``x - k*(c_hi + c_lo)``) and no ``arcp``. They still vectorise once LLVM inlines them into a
 #: loop (fast-math flags are per instruction and survive inlining).
 EXACT = {"nsz", "contract", "afn"}
+
+#: Zero typed as ``int64`` rather than ``Literal[int](0)``: a literal constant passed to a jitted
+#: helper makes Numba compile a separate specialisation of the helper (and of everything inlined
+#: into it) for that pattern of constants; pass ``I0`` instead of ``0``.
+I0 = np.int64(0)
 
 #: Options for serial helpers inlined into kernels.
 SERIAL = dict(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")

@@ -350,10 +350,30 @@ def fill_gaussian(seed, stream, replica, step, out, scale):
 
 
 @jit
+def _sumsq(v):
+    """``sum_i v[i]**2`` (any summation order: only its finiteness is used)."""
+    wide_vectors()
+    acc = 0.0
+    for i in range(v.size):
+        acc += v[i] * v[i]
+    return acc
+
+
+#: Fast-math flags of the update itself: no ``contract`` and no ``reassoc``, so that
+#: ``a y + b x + scale xi`` is rounded the same way in every compiled copy. With them, LLVM may
+#: specialise a copy for a constant ``a = 1.0`` and fuse differently; a process holding two copies
+#: (a direct call from Python and the one inside a cached ensemble kernel) then gave trajectories
+#: that differed at 1e-16 depending on which copy the loader bound first.
+_UPDATE = {"nsz", "arcp", "afn"}
+
+
+@jit(fastmath=_UPDATE)
 def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
-    """``y[i] = a y[i] + b x[i] + scale * (Gaussian i)`` in place (the noise generated in the same
-    pass, never stored as an array; ``scale = 0`` skips it); returns ``sum_i y[i]**2`` after the
-    update (the caller's finiteness check). ``buf``: float64 scratch of >= ``NOISE_BUF``.
+    """``y[i] = (a y[i] + b x[i]) + scale * (Gaussian i)`` in place, each product and sum rounded
+    once (no fused multiply-adds: the same bits in every compiled copy); the noise is generated in
+    the same pass, never stored as an array; ``scale = 0`` skips it. Returns ``sum_i y[i]**2``
+    after the update (the caller's finiteness check). ``buf``: float64 scratch of >=
+    ``NOISE_BUF``.
 
     Blocks are drawn ``_CHUNK`` at a time into four buffers (``_quads``, vectorised over
     counters), then the update loop reads them interleaved (see ``fill_gaussian``)."""
@@ -361,13 +381,11 @@ def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
     if buf.size < NOISE_BUF:
         raise ValueError("noisy_axpby: scratch buffer smaller than NOISE_BUF")
     n = y.size
-    ssq = 0.0
     if scale == 0.0:
         for i in range(n):
-            v = a * y[i] + b * x[i]
-            y[i] = v
-            ssq += v * v
-        return ssq
+            y[i] = a * y[i] + b * x[i]
+        return _sumsq(y)
+    ssq = 0.0
     nq = n // 4
     w = _CHUNK + 2
     q0 = buf[:w]
@@ -380,20 +398,16 @@ def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
         ys = y[4 * c0:4 * (c0 + m)]
         xs = x[4 * c0:4 * (c0 + m)]
         for k in range(m):
-            v0 = a * ys[4 * k] + b * xs[4 * k] + scale * q0[k]
-            v1 = a * ys[4 * k + 1] + b * xs[4 * k + 1] + scale * q1[k]
-            v2 = a * ys[4 * k + 2] + b * xs[4 * k + 2] + scale * q2[k]
-            v3 = a * ys[4 * k + 3] + b * xs[4 * k + 3] + scale * q3[k]
-            ys[4 * k] = v0
-            ys[4 * k + 1] = v1
-            ys[4 * k + 2] = v2
-            ys[4 * k + 3] = v3
-            ssq += (v0 * v0 + v1 * v1) + (v2 * v2 + v3 * v3)
+            ys[4 * k] = (a * ys[4 * k] + b * xs[4 * k]) + scale * q0[k]
+            ys[4 * k + 1] = (a * ys[4 * k + 1] + b * xs[4 * k + 1]) + scale * q1[k]
+            ys[4 * k + 2] = (a * ys[4 * k + 2] + b * xs[4 * k + 2]) + scale * q2[k]
+            ys[4 * k + 3] = (a * ys[4 * k + 3] + b * xs[4 * k + 3]) + scale * q3[k]
+        ssq += _sumsq(ys)  # the slice just updated is in L1
     if n > 4 * nq:
         g = gauss_quad(seed, stream, replica, step, nq)
         for j in range(n - 4 * nq):
             i = 4 * nq + j
-            v = a * y[i] + b * x[i] + scale * g[j]
+            v = (a * y[i] + b * x[i]) + scale * g[j]
             y[i] = v
             ssq += v * v
     return ssq
