@@ -374,14 +374,11 @@ def _bad(loss, bound):
 
 
 @jit
-def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
-    """Advance replica r from step s0 by n steps (see the module docstring) and record."""
-    wide_vectors()
-    theta = st.theta[r]
-    mom = st.mom[r]
-    force = st.force[r]
-    rg = st.replica[r]
-    n_par = theta.shape[0]
+def _scratch(net, tnet, bd, rec, theta):
+    """Per-replica scratch of a chunk, in theta's dtype where it holds network values: H, D, G,
+    Zs (nb, L) (Zs (0, L) without probe pre-activation records), Yb (nb, N_M), Xb (B, N_0), the
+    teacher's Ht, Dt (B or 0, L_teacher; float64), gbuf (B max(N_0, N_M)), zt (N_M,), idx (B,)
+    int64; nb = max(B, 64) rows so that the probe set goes through in blocks of 64."""
     B = bd.B
     nb = max(B, 64)
     L = net.lay_off[net.lay_off.shape[0] - 1]
@@ -399,6 +396,23 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
     gbuf = np.empty(B * max(net.widths[0], nm))
     zt = np.empty(nm)
     idx = np.zeros(B, np.int64)
+    return H, D, G, Zs, Yb, Xb, Ht, Dt, gbuf, zt, idx
+
+
+@jit
+def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
+    """Advance replica r from step s0 by n steps (see the module docstring) and record."""
+    wide_vectors()
+    theta = st.theta[r]
+    mom = st.mom[r]
+    force = st.force[r]
+    rg = st.replica[r]
+    n_par = theta.shape[0]
+    B = bd.B
+    nb = max(B, 64)
+    L = net.lay_off[net.lay_off.shape[0] - 1]
+    dt_ = theta.dtype
+    H, D, G, Zs, Yb, Xb, Ht, Dt, gbuf, zt, idx = _scratch(net, tnet, bd, rec, theta)
     grad = np.empty(n_par, dt_)
     xi = np.empty(n_par if dyn.integ == UNDERDAMPED else 0, dt_)
     # all-dense networks take the fast path (network.dense_loss_grad, layer-blocked scratch
@@ -544,23 +558,7 @@ class ReplicaBlocks:
 def _initial_replica(net, tnet, bd, dyn, st, rec, bbd_on, r):
     """Record replica r's state at step 0 (rows 0 of ``rec``)."""
     theta = st.theta[r]
-    B = bd.B
-    nb = max(B, 64)
-    L = net.lay_off[net.lay_off.shape[0] - 1]
-    Lt = tnet.lay_off[tnet.lay_off.shape[0] - 1]
-    nm = net.widths[net.widths.shape[0] - 1]
-    dt_ = theta.dtype
-    H = np.zeros((nb, L), dt_)
-    D = np.zeros((nb, L), dt_)
-    G = np.zeros((nb, L), dt_)
-    Zs = np.zeros((nb, L), dt_)
-    Yb = np.zeros((nb, nm), dt_)
-    Xb = np.zeros((B, net.widths[0]), dt_)
-    Ht = np.zeros((B if bd.online else 0, Lt))
-    Dt = np.zeros((B if bd.online else 0, Lt))
-    gbuf = np.empty(B * max(net.widths[0], nm))
-    zt = np.empty(nm)
-    idx = np.zeros(B, np.int64)
+    H, D, G, Zs, Yb, Xb, Ht, Dt, gbuf, zt, idx = _scratch(net, tnet, bd, rec, theta)
     e = 0.0
     mom = st.mom[r]
     for i in range(mom.shape[0]):
@@ -568,8 +566,8 @@ def _initial_replica(net, tnet, bd, dyn, st, rec, bbd_on, r):
     kin_scale = 1.0
     if dyn.integ == HEAVY_BALL:
         kin_scale = 1.0 / dyn.sched[ETA, 0]
-    _observe(net, tnet, bd, dyn, st, rec, bbd_on, r, I0, I0, theta, mom, kin_scale, 0.5 * e * kin_scale,
-             H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs)
+    _observe(net, tnet, bd, dyn, st, rec, bbd_on, r, I0, I0, theta, mom, kin_scale,
+             0.5 * e * kin_scale, H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs)
 
 
 @pjit

@@ -68,8 +68,8 @@ independent blocks per loop iteration (``_quads``) another 1.2x: about 0.8e9 Gau
 (0.54e9 with two per block), against 0.07e9/s per core with libm ``log``/``cos``/``sin``.
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
-``noisy_axpby`` generates 128 blocks at a time into four small buffers and consumes them in the
-update loop, ``y <- a y + b x + scale * xi``.
+``noisy_axpby`` generates 512 blocks at a time into four buffers (16 KB, in L1) and consumes
+them in the update loop, ``y <- a y + b x + scale * xi``.
 
 Tails: since ``u1 >= 2**-32``, ``|g| <= r_max = sqrt(64 log 2) = 6.660``: the radius of a pair
 exceeds 6.66 with probability ``2**-32 = 2.3e-10`` in a true Gaussian pair, and those pairs get
@@ -109,7 +109,7 @@ _ONE = _U(1)
 TWO_M53 = 2.0 ** -53
 
 #: Blocks (four Gaussians each) per buffer pass of :func:`fill_gaussian` and :func:`noisy_axpby`.
-_CHUNK = 128
+_CHUNK = 512
 #: Length of the float64 scratch :func:`noisy_axpby` needs (four buffers of ``_CHUNK + 2``).
 NOISE_BUF = 4 * (_CHUNK + 2)
 
