@@ -28,7 +28,7 @@ Rows of ``bbd_link_p`` (R, n, 3, M): kin_z, cross, quad on the probe set. ``bbd_
 """
 from __future__ import annotations
 
-from .network import DENSE
+from .network import DENSE, link
 from .options import jit
 
 KIN_W, KIN_B, KIN_Z, CROSS, QUAD, KIN_W_DRIFT = range(6)
@@ -41,11 +41,7 @@ def link_products(net, theta, nr, H, out):
     forward pass: h^(0) = X, h^(m) = sigma(z^(m)))."""
     M = net.kind.shape[0]
     for m in range(M):
-        n_in = net.widths[m]
-        n_out = net.widths[m + 1]
-        o_in = net.lay_off[m]
-        o_out = net.lay_off[m + 1]
-        wo = net.w_off[m]
+        n_in, n_out, o_in, o_out, wo, _ = link(net, m)
         if net.kind[m] == DENSE:
             for b in range(nr):
                 for i in range(n_out):

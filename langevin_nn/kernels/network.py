@@ -66,6 +66,13 @@ NetArrays = namedtuple(
 )
 
 
+@jit(inline="always")
+def link(net, m):
+    """Link m (layer m -> m + 1): (N_m, N_{m+1}, lay_off[m], lay_off[m+1], w_off[m], b_off[m])."""
+    return (net.widths[m], net.widths[m + 1], net.lay_off[m], net.lay_off[m + 1], net.w_off[m],
+            net.b_off[m])
+
+
 # --------------------------------------------------------------------------- micro-kernel
 @jit(fastmath=EXACT)
 def gemm_nn(C, c_off, c_sm, A, a_off, a_sm, a_sk, Bm, b_off, b_sk, M, N, K, accumulate):
@@ -155,12 +162,7 @@ def forward(net, theta, nr, H, D, Zs):
     keep_z = Zs.shape[0] > 0
     zero = H.dtype.type(0.0)
     for m in range(M):
-        n_in = net.widths[m]
-        n_out = net.widths[m + 1]
-        o_in = net.lay_off[m]
-        o_out = net.lay_off[m + 1]
-        wo = net.w_off[m]
-        bo = net.b_off[m]
+        n_in, n_out, o_in, o_out, wo, bo = link(net, m)
         if net.kind[m] == DENSE:
             _dense_rows_dot(theta, wo, bo, n_in, n_out, H, o_in, o_out, nr)
         else:
@@ -200,12 +202,7 @@ def backward(net, theta, nr, H, D, G, grad, scale):
         for i in range(g.size):
             g[i] *= sc
     for m in range(M - 1, -1, -1):
-        n_in = net.widths[m]
-        n_out = net.widths[m + 1]
-        o_in = net.lay_off[m]
-        o_out = net.lay_off[m + 1]
-        wo = net.w_off[m]
-        bo = net.b_off[m]
+        n_in, n_out, o_in, o_out, wo, bo = link(net, m)
         for b in range(nr):
             g = G[b, o_out:o_out + n_out]
             d = D[b, o_out:o_out + n_out]
@@ -286,12 +283,7 @@ def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
         for j in range(n0):
             xb[j] = hb[j]
     for m in range(M):
-        n_in = net.widths[m]
-        n_out = net.widths[m + 1]
-        o_in = net.lay_off[m]
-        o_out = net.lay_off[m + 1]
-        wo = net.w_off[m]
-        bo = net.b_off[m]
+        n_in, n_out, o_in, o_out, wo, bo = link(net, m)
         W = theta[wo:wo + n_out * n_in].reshape((n_out, n_in))
         Hin = HS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in))
         Z = HS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
@@ -317,12 +309,7 @@ def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
     sc = GS.dtype.type(scale)
     GT = np.empty((max(net.widths.max(), 1), nr), GS.dtype)
     for m in range(M - 1, -1, -1):
-        n_in = net.widths[m]
-        n_out = net.widths[m + 1]
-        o_in = net.lay_off[m]
-        o_out = net.lay_off[m + 1]
-        wo = net.w_off[m]
-        bo = net.b_off[m]
+        n_in, n_out, o_in, o_out, wo, bo = link(net, m)
         W = theta[wo:wo + n_out * n_in].reshape((n_out, n_in))
         Hin = HS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in))
         Gz = GS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
@@ -382,12 +369,7 @@ def dense_loss_grad(net, loss, theta, nr, H, D, G, Yb, grad, scale, HT, DT):
     # backward (G carries scale * dl/dz, so grad needs no further scaling)
     sc = G.dtype.type(scale)
     for m in range(M - 1, -1, -1):
-        n_in = net.widths[m]
-        n_out = net.widths[m + 1]
-        o_in = net.lay_off[m]
-        o_out = net.lay_off[m + 1]
-        wo = net.w_off[m]
-        bo = net.b_off[m]
+        n_in, n_out, o_in, o_out, wo, bo = link(net, m)
         s_m = sc if m == M - 1 else G.dtype.type(1.0)
         for b in range(nr):
             g = G[b, o_out:o_out + n_out]
