@@ -53,30 +53,20 @@ STREAMS = {
 SHARED_STREAMS = frozenset({TEACHER, TRAIN_X, TRAIN_LABEL, PROBE_X, PROBE_LABEL})
 
 # --------------------------------------------------------------------------- constants
+# One definition, in the kernel module: the Philox multipliers and key schedule, the uniform
+# grids and the fdlibm coefficients (the twin re-implements the arithmetic, not the numbers).
+from .kernels.philox import (  # noqa: E402
+    C1, C2, C3, C4, C5, C6, LG1, LG2, LG3, LG4, LG5, LG6, LG7, LN2_HI, LN2_LO,
+    PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, S1, S2, S3, S4, S5, S6, TWO_M32, TWO_PI_M53,
+    _MASK32, _SQRT_HALF_BITS,
+)
+
+#: Largest |g| of the Box-Muller transform: the radius at the smallest u1 = 2**-32.
+GAUSS_MAX = math.sqrt(-2.0 * math.log(TWO_M32))
 _U = np.uint64
-PHILOX_M0 = _U(0xD2511F53)
-PHILOX_M1 = _U(0xCD9E8D57)
-PHILOX_W0 = _U(0x9E3779B9)
-PHILOX_W1 = _U(0xBB67AE85)
-_MASK32 = _U(0xFFFFFFFF)
-
-TWO_M53 = 2.0 ** -53
-TWO_PI_M53 = 2.0 * math.pi * TWO_M53
-TWO_M32 = 2.0 ** -32
-#: Largest |g| the Box-Muller transform can return (u1 >= 2**-32).
-GAUSS_MAX = math.sqrt(2.0 * 32.0 * math.log(2.0))
-
-# fdlibm e_log.c / k_sin.c / k_cos.c (the same constants as the kernels).
-LN2_HI = 6.93147180369123816490e-01
-LN2_LO = 1.90821492927058770002e-10
-LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
-      2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
-      1.479819860511658591e-01)
-S = (-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
-     2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10)
-C = (4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05,
-     -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11)
-_SQRT_HALF_BITS = np.int64(np.array([math.sqrt(0.5)]).view(np.int64)[0])
+LG = (LG1, LG2, LG3, LG4, LG5, LG6, LG7)
+S = (S1, S2, S3, S4, S5, S6)
+C = (C1, C2, C3, C4, C5, C6)
 
 
 def _horner(z, coeffs):

@@ -38,6 +38,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .analysis.report import json_default
 from .errors import UserError
 from .sweep import SweepIndex, refresh
 
@@ -415,7 +416,7 @@ def write_report(sweep_dir, outdir=None, *, quantities: Sequence[str] | None = N
         else:
             written["critical_points"] = [c.to_dict() for c in cps]
             with open(os.path.join(outdir, "critical_point.json"), "w") as f:
-                json.dump(written["critical_points"], f, indent=1, default=_json_default)
+                json.dump(written["critical_points"], f, indent=1, default=json_default)
             md += ["## Critical point (chi_1 = 1)", "",
                    "| group | sigma_w^2 (data) | stat | finite-width syst | mean field | z |",
                    "| --- | --- | --- | --- | --- | --- |"]
@@ -454,13 +455,3 @@ def draw_critical_point(path, c: SweepCriticalPoint) -> str:
     return sweep_plots.critical_point(
         path, sw2, chi, err, syst, critical=(c.value, c.error), mean_field=c.mean_field,
         theory=theory, title=f"{c.activation}, sigma_b^2 = {c.sigma_b2:g}" + (f", {g}" if g else ""))
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o) if math.isfinite(o) else None
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)

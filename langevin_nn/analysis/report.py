@@ -424,7 +424,11 @@ def _flatten(prefix: str, obj, rows: list) -> None:
         rows.append([prefix, obj, "", ""])
 
 
-def _json_default(o):
+def json_default(o):
+    """``json.dump(..., default=json_default)``: NumPy scalars and arrays as JSON values, NaN and
+    inf as null; anything else is an error (a summary holds numbers, strings and lists only)."""
+    if isinstance(o, np.bool_):
+        return bool(o)
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
@@ -485,7 +489,7 @@ def analyze(source, outdir, *, window=None, r_max: int | None = None, figures: b
     rep.summary["seconds"] = round(_time.perf_counter() - t0, 3)
     summary = _clean(rep.summary)
     with open(os.path.join(outdir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1, default=_json_default)
+        json.dump(summary, f, indent=1, default=json_default)
     rows: list = []
     _flatten("", {k: v for k, v in summary.items() if k not in ("skipped", "figures")}, rows)
     with open(os.path.join(outdir, "summary.csv"), "w", newline="") as f:

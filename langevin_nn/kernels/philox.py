@@ -179,33 +179,10 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
     c3 = _U(c3) & _MASK32
     k0 = _U(k0) & _MASK32
     k1 = _U(k1) & _MASK32
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & _MASK32
-    k1 = (k1 + PHILOX_W1) & _MASK32
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & _MASK32
-    k1 = (k1 + PHILOX_W1) & _MASK32
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & _MASK32
-    k1 = (k1 + PHILOX_W1) & _MASK32
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & _MASK32
-    k1 = (k1 + PHILOX_W1) & _MASK32
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & _MASK32
-    k1 = (k1 + PHILOX_W1) & _MASK32
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & _MASK32
-    k1 = (k1 + PHILOX_W1) & _MASK32
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & _MASK32
-    k1 = (k1 + PHILOX_W1) & _MASK32
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & _MASK32
-    k1 = (k1 + PHILOX_W1) & _MASK32
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    k0 = (k0 + PHILOX_W0) & _MASK32
-    k1 = (k1 + PHILOX_W1) & _MASK32
+    for _ in range(9):  # a constant trip count: LLVM unrolls it fully, and the counter loop
+        c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)  # around it still vectorises
+        k0 = (k0 + PHILOX_W0) & _MASK32
+        k1 = (k1 + PHILOX_W1) & _MASK32
     return _round(c0, c1, c2, c3, k0, k1)
 
 
