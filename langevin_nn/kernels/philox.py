@@ -298,18 +298,21 @@ def _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3):
         b3[k] = e3
 
 
+@jit(inline="always")
+def _quad_views(buf):
+    """The four buffers that ``_quads`` fills: quarters of a float64 scratch of >= ``NOISE_BUF``
+    elements (each >= ``_CHUNK + 2``, what a pass of ``_CHUNK`` blocks needs)."""
+    w = buf.size // 4
+    return buf[:w], buf[w:2 * w], buf[2 * w:3 * w], buf[3 * w:4 * w]
+
+
 @jit
 def fill_gaussian(seed, stream, replica, step, out, scale):
     """``out[i] = scale * (Gaussian i)`` for a 1-d float32/float64 array (computed in float64)."""
     wide_vectors()
     n = out.size
     nq = n // 4
-    w = _CHUNK + 2
-    buf = np.empty(4 * w)
-    q0 = buf[:w]
-    q1 = buf[w:2 * w]
-    q2 = buf[2 * w:3 * w]
-    q3 = buf[3 * w:]
+    q0, q1, q2, q3 = _quad_views(np.empty(NOISE_BUF))
     for c0 in range(0, nq, _CHUNK):
         m = min(_CHUNK, nq - c0)
         _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3)
@@ -364,11 +367,7 @@ def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
         return _sumsq(y)
     ssq = 0.0
     nq = n // 4
-    w = _CHUNK + 2
-    q0 = buf[:w]
-    q1 = buf[w:2 * w]
-    q2 = buf[2 * w:3 * w]
-    q3 = buf[3 * w:4 * w]
+    q0, q1, q2, q3 = _quad_views(buf)
     for c0 in range(0, nq, _CHUNK):
         m = min(_CHUNK, nq - c0)
         _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3)
@@ -425,13 +424,8 @@ def gaussian_throughput_kernel(seed, n_per_replica, replicas):
     returns the per-replica sums (float64[replicas])."""
     out = np.zeros(replicas)
     nq = n_per_replica // 4
-    w = _CHUNK + 2
     for r in prange(replicas):
-        buf = np.empty(4 * w)
-        q0 = buf[:w]
-        q1 = buf[w:2 * w]
-        q2 = buf[2 * w:3 * w]
-        q3 = buf[3 * w:]
+        q0, q1, q2, q3 = _quad_views(np.empty(NOISE_BUF))
         acc = 0.0
         for c0 in range(0, nq, _CHUNK):
             m = min(_CHUNK, nq - c0)
