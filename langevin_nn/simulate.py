@@ -32,7 +32,7 @@ from .bbd import bbd_vars as _bbd_vars
 from .boundary import losses
 from .boundary.sources import BoundaryData, build_boundary
 from .bulk.networks import Layout, build_layout
-from .dynamics import HEAVY_BALL, OVERDAMPED, UNDERDAMPED, Schedules
+from .dynamics import HEAVY_BALL, UNDERDAMPED, Schedules
 from .errors import UserError
 from .kernels import streams
 from .kernels.ensemble import (
@@ -462,8 +462,7 @@ def _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall, s
     bbd_on = True if cfg.recording.bbd else None  # None: the BBD code is not even compiled
 
     # replica blocks on threads: numba.set_num_threads (ensemble.threads) sets how many
-    run_chunk = ReplicaBlocks(R, numba.get_num_threads())
-    try:
+    with ReplicaBlocks(R, numba.get_num_threads()) as run_chunk:
         def scalars():
             out = {"step": step, "time": t}
             if momentum:
@@ -523,8 +522,7 @@ def _drive(cfg, path, writer, layout, bd, schema, st, start, progress, t_wall, s
         return RunResult(os.fspath(path) if path else None, step, R, time.perf_counter() - t_wall,
                          kernel_s, st.diverged.copy(), stop.name, writer,
                          steps_run=step - first, timed=(timed_s, timed_steps))
-    finally:
-        run_chunk.close()
+
 
 def _state_dict(st: State) -> dict[str, np.ndarray]:
     out = {"theta": st.theta, "mom": st.mom, "force": st.force, "diverged": st.diverged,

@@ -32,8 +32,7 @@ from .data import teacher_fill
 from .losses import loss_grad
 from .network import all_dense, backward, dense_loss_grad, forward
 from .options import I0, jit, pjit, wide_vectors
-from .philox import NOISE_BUF
-from .philox import fill_gaussian, fill_indices, noisy_axpby
+from .philox import NOISE_BUF, fill_gaussian, fill_indices, noisy_axpby
 
 OVERDAMPED, UNDERDAMPED, HEAVY_BALL = 0, 1, 2
 #: rows of the per-step schedule table ``Dyn.sched`` (shape (6, n + 1): steps s0 .. s0 + n)
@@ -356,12 +355,19 @@ def _bbd_end(net, tnet, bd, dyn, st, rec, r, s0, step, theta, H, D, Yb, idx, Xb,
 
 
 @jit
-def _force(net, tnet, bd, dyn, rg, step, lam, theta, force, H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt):
-    """force = -grad(l_B(step) + lam/2 |theta|^2); returns the per-sample minibatch loss."""
-    force[:] = 0.0
+def _force(net, tnet, bd, dyn, rg, step, lam, theta, force, H, D, G, Yb, idx, Xb, Ht, Dt, gbuf,
+           zt, fmH, fmD):
+    """force = -grad(l_B(step) + lam/2 |theta|^2); returns the per-sample minibatch loss.
+
+    All-dense networks take ``network.dense_loss_grad`` with the layer-blocked scratch fmH, fmD
+    (size 0 for other networks, which take ``loss_and_grad``)."""
     load_batch(net, tnet, bd, dyn.seed, rg, step, H, Yb, idx, Xb, Ht, Dt, gbuf, zt)
     scale = -1.0 / bd.B if bd.mean else -1.0
-    loss = loss_and_grad(net, bd.loss, theta, bd.B, H, D, G, Yb, force, scale, True)
+    if fmH.size > 0:
+        loss = dense_loss_grad(net, bd.loss, theta, bd.B, H, D, G, Yb, force, scale, fmH, fmD)
+    else:
+        force[:] = 0.0
+        loss = loss_and_grad(net, bd.loss, theta, bd.B, H, D, G, Yb, force, scale, True)
     if lam != 0.0:
         for i in range(theta.shape[0]):
             force[i] -= lam * theta[i]
@@ -415,9 +421,9 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
     H, D, G, Zs, Yb, Xb, Ht, Dt, gbuf, zt, idx = _scratch(net, tnet, bd, rec, theta)
     grad = np.empty(n_par, dt_)
     xi = np.empty(n_par if dyn.integ == UNDERDAMPED else 0, dt_)
-    # all-dense networks take the fast path (network.dense_loss_grad, layer-blocked scratch
-    # fmH, fmD); the noise of the overdamped and heavy-ball updates is generated inside the
-    # update loop (philox.noisy_axpby, scratch nbuf)
+    # all-dense networks take the fast path in _force (network.dense_loss_grad, layer-blocked
+    # scratch fmH, fmD); the noise of the overdamped and heavy-ball updates is generated inside
+    # the update loop (philox.noisy_axpby, scratch nbuf)
     dense = all_dense(net)
     fmH = np.empty(nb * L if dense else 0, dt_)
     fmD = np.empty(nb * L if dense else 0, dt_)
@@ -428,7 +434,7 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
     ko = np.nan
     if integ == UNDERDAMPED and not st.force_ok[r] and not st.diverged[r]:
         l0 = _force(net, tnet, bd, dyn, rg, s0, sched[LAM, 0], theta, force,
-                    H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+                    H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, fmH, fmD)
         st.force_ok[r] = True
         if _bad(l0, dyn.bound):
             st.diverged[r] = True
@@ -458,7 +464,7 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
                     mom[i] = p
                 ko = 0.5 * e
                 lb = _force(net, tnet, bd, dyn, rg, s + 1, sched[LAM, k + 1], theta, force,
-                            H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+                            H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, fmH, fmD)
                 ssq = 0.0
                 for i in range(n_par):
                     mom[i] += half * force[i]
@@ -467,17 +473,8 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
                     st.diverged[r] = True
                     st.diverged_step[r] = s + 1
             else:
-                if dense:
-                    load_batch(net, tnet, bd, seed, rg, s, H, Yb, idx, Xb, Ht, Dt, gbuf, zt)
-                    sc = -1.0 / B if bd.mean else -1.0
-                    lb = dense_loss_grad(net, bd.loss, theta, B, H, D, G, Yb, grad, sc,
-                                         fmH, fmD) / B
-                    if lam != 0.0:
-                        for i in range(n_par):
-                            grad[i] -= lam * theta[i]
-                else:
-                    lb = _force(net, tnet, bd, dyn, rg, s, lam, theta, grad,
-                                H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt)
+                lb = _force(net, tnet, bd, dyn, rg, s, lam, theta, grad,
+                            H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, fmH, fmD)
                 if _bad(lb, dyn.bound):
                     st.diverged[r] = True
                     st.diverged_step[r] = s

@@ -15,8 +15,8 @@ H[b] holds h^(0..M), D[b] holds sigma'(z^(1..M)), G[b] the back-propagated dl/dz
 
 Speed (see docs/performance.md)
 -------------------------------
-All-dense networks have a fast path, ``dense_loss_grad`` (the ensemble kernel's overdamped and
-heavy-ball steps use it). For batches of at least ``FM_MIN_BATCH`` samples, ``_dense_blas`` keeps
+All-dense networks have a fast path, ``dense_loss_grad`` (the ensemble kernel's force, for every
+integrator, uses it). For batches of at least ``FM_MIN_BATCH`` samples, ``_dense_blas`` keeps
 each layer as a contiguous (B, N_m) block and takes the three products of a link by BLAS
 (Numba's ``np.dot``), with G = dl/dz and H the activations:
 
@@ -26,7 +26,7 @@ each call small enough (``BLAS_MNK_MAX``) for OpenBLAS to run it on the calling 
 activation of a layer is one loop over its block (``activations.act_rows``). Smaller batches use
 dot products forward and rank-1/rank-4 row updates on 2-d views backward (vectorised along the
 rows; a 1-d slice per short row costs more to set up than the row's arithmetic). The generic
-``forward`` and ``backward`` (records, table links, the underdamped integrator) use dot products
+``forward`` and ``backward`` (records, BBD entries, table links) use dot products
 and ``gemm_nn``, a micro-kernel of rank-4 updates (``C[m, :] (+)= sum_k A[m, k] B[k, :]`` with
 four scalars of A in registers per pass over a row of C).
 
