@@ -231,18 +231,21 @@ def blas_info():
     return "; ".join(parts)
 
 
-def gaussian_rate(threads, repeats=3, n=2_000_000):
+def gaussian_rate(threads, repeats=3, n=2_000_000, dtype=np.float64):
+    """In-kernel Gaussians/s through the buffers the update uses, in the float64 transform or
+    (dtype float32) the float32 one of float32 runs."""
     import numba
 
     from langevin_nn.kernels import philox
 
     numba.set_num_threads(threads)
     R = 2 * threads
-    philox.gaussian_throughput_kernel(np.uint64(SEED), 1000, R)
+    proto = np.empty(0, dtype)
+    philox.gaussian_throughput_kernel(np.uint64(SEED), 1000, R, proto)
     out = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        philox.gaussian_throughput_kernel(np.uint64(SEED), n, R)
+        philox.gaussian_throughput_kernel(np.uint64(SEED), n, R, proto)
         out.append(n * R / (time.perf_counter() - t0))
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return out
@@ -314,9 +317,12 @@ def main(argv=None):
         f"[{mm[1] / 1e9:.1f}-{mm[2] / 1e9:.1f}]")
     g1 = med(gaussian_rate(1, repeats))
     g2 = med(gaussian_rate(min(2, numba.config.NUMBA_NUM_THREADS), repeats))
+    g32 = med(gaussian_rate(min(2, numba.config.NUMBA_NUM_THREADS), repeats, dtype=np.float32))
     log(f"in-kernel Gaussians (Philox4x32-10 + Box-Muller): {g1[0] / 1e9:.2f}e9/s on 1 thread, "
-        f"{g2[0] / 1e9:.2f}e9/s on 2 [{g2[1] / 1e9:.2f}-{g2[2] / 1e9:.2f}]")
+        f"{g2[0] / 1e9:.2f}e9/s on 2 [{g2[1] / 1e9:.2f}-{g2[2] / 1e9:.2f}]; float32 transform "
+        f"{g32[0] / 1e9:.2f}e9/s on 2 [{g32[1] / 1e9:.2f}-{g32[2] / 1e9:.2f}]")
     results = {"matmul_gflops": mm[0] / 1e9, "gauss_1": g1[0], "gauss_2": g2[0],
+               "gauss_2_float32": g32[0],
                "blas": blas_info(), "workloads": []}
     jax_version = None
     for w in sel:

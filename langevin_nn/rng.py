@@ -172,26 +172,60 @@ def _bm(xu, xa):
     return r * c, r * s
 
 
-def box_muller(words):
+def _bm32(xu, xa):
+    """The kernels' float32 pair (``philox._bm32``), in NumPy float32 arithmetic."""
+    from .kernels import philox as k
+
+    f32 = np.float32
+    xu = (xu & _MASK32).astype(np.uint32)
+    xa = (xa & _MASK32).astype(np.uint32)
+    uf = xu.astype(f32) * k.TWO_M32_F + k.TWO_M32_F
+    ix = uf.view(np.int32)
+    e = (ix - k._SQRT_HALF_BITS_F) >> 23
+    fb = (ix - (e << 23)).view(f32) - f32(1.0)
+    f = np.where(e == 0, -((~xu).astype(f32) * k.TWO_M32_F), fb)
+    s = f / (f32(2.0) + f)
+    z = s * s
+    r = z * _horner(z, (k.LG1_F, k.LG2_F, k.LG3_F, k.LG4_F))
+    fk = e.astype(f32)
+    rad = np.sqrt(f32(-2.0) * (fk * k.LN2_HI_F + ((s + s) + (s * r + fk * k.LN2_LO_F))))
+    a = xa.astype(np.int64)
+    q = (a + (1 << 29)) >> 30
+    x = (a - (q << 30)).astype(np.int32).astype(f32) * k.TWO_PI_M32_F
+    z = x * x
+    sn = x + (x * z) * _horner(z, (k.S1_F, k.S2_F, k.S3_F, k.S4_F))
+    cs = (f32(1.0) - f32(0.5) * z) + (z * z) * _horner(z, (k.C1_F, k.C2_F, k.C3_F, k.C4_F))
+    swap = (q & 1) == 1
+    c = np.where(swap, sn, cs)
+    d = np.where(swap, cs, sn)
+    c = np.where(((q + 1) & 2) != 0, -c, c)
+    d = np.where((q & 2) != 0, -d, d)
+    return rad * c, rad * d
+
+
+def box_muller(words, dtype=np.float64):
     """Gaussians from blocks: ``words`` of shape ``(4, n)`` -> ``(g0, g1, g2, g3)``, each ``(n,)``:
-    ``(g0, g1)`` from the words ``x0`` (radius) and ``x1`` (angle), ``(g2, g3)`` from ``x2, x3``."""
+    ``(g0, g1)`` from the words ``x0`` (radius) and ``x1`` (angle), ``(g2, g3)`` from ``x2, x3``.
+    ``dtype=np.float32``: the float32 transform of the thermal noise of float32 runs."""
     x0, x1, x2, x3 = (np.asarray(w, dtype=np.uint64) & _MASK32 for w in words)
-    g0, g1 = _bm(x0, x1)
-    g2, g3 = _bm(x2, x3)
+    bm = _bm32 if np.dtype(dtype) == np.float32 else _bm
+    g0, g1 = bm(x0, x1)
+    g2, g3 = bm(x2, x3)
     return g0, g1, g2, g3
 
 
 # --------------------------------------------------------------------------- draws
-def gaussians(seed, stream, replica, step, n, offset=0):
-    """Gaussians number ``offset .. offset + n - 1`` of ``(seed, stream, replica, step)`` as a
-    float64 array of shape ``(n,)``; ``offset >= 0`` may be any integer."""
+def gaussians(seed, stream, replica, step, n, offset=0, dtype=np.float64):
+    """Gaussians number ``offset .. offset + n - 1`` of ``(seed, stream, replica, step)`` as an
+    array of shape ``(n,)``; ``offset >= 0`` may be any integer. ``dtype=np.float32`` gives the
+    float32 transform (the thermal noise of float32 runs, ``philox.fill_noise``)."""
     n, offset = int(n), int(offset)
     if offset < 0 or n < 0:
         raise ValueError(f"offset and n must be non-negative, got {offset}, {n}")
     c0 = offset // 4
     nb = (offset + n + 3) // 4 - c0
     counters = np.arange(c0, c0 + nb, dtype=np.uint64)
-    g = box_muller(blocks(seed, stream, replica, step, counters))
+    g = box_muller(blocks(seed, stream, replica, step, counters), dtype)
     out = np.stack(g, axis=1).reshape(-1)
     skip = offset - 4 * c0
     return out[skip:skip + n]

@@ -16,7 +16,7 @@ from langevin_nn.config import load_config
 from langevin_nn.kernels import activations as act
 from langevin_nn.kernels import philox
 from langevin_nn.kernels.ensemble import loss_and_grad
-from langevin_nn.kernels.network import BLAS_MNK_MAX, FM_MIN_BATCH, dense_loss_grad
+from langevin_nn.kernels.network import FM_MIN_BATCH, dense_loss_grad
 
 
 # ------------------------------------------------------------------ tanh
@@ -168,6 +168,14 @@ def test_noisy_axpby_matches_twin(n):
     y = y0.copy()                                           # scale 0: no noise at all
     philox.noisy_axpby(np.uint64(99), rng.NOISE, 5, 12, y, 0.9, x, 0.01, 0.0, buf)
     np.testing.assert_allclose(y, 0.9 * y0 + 0.01 * x, rtol=0, atol=1e-15)
+    # float32 (a float32 run): float32 arithmetic and the float32 transform
+    y32, x32 = y0.astype(np.float32), x.astype(np.float32)
+    ref32 = ((np.float32(0.9) * y32 + np.float32(0.01) * x32)
+             + np.float32(0.3) * rng.gaussians(99, rng.NOISE, 5, 12, n, dtype=np.float32))
+    philox.noisy_axpby(np.uint64(99), rng.NOISE, 5, 12, y32, 0.9, x32, 0.01, 0.3,
+                       np.empty(philox.NOISE_BUF, np.float32))
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, ref32, rtol=0, atol=4e-6)
 
 
 # ------------------------------------------------------------------ determinism with BLAS
@@ -183,11 +191,10 @@ def _wide_case(N, B, replicas, dtype="float64", chunk=0):
 
 @pytest.mark.parametrize("N,B", [(64, 8), (256, 8)])
 def test_blas_path_is_deterministic(N, B):
-    """N = 64, B = 8 takes the BLAS path in one call per product; N = 256 splits the forward
-    and back-propagation products (B N^2 > BLAS_MNK_MAX) into several calls."""
+    """N = 64, B = 8 takes the BLAS path; at N = 256 the products (B N^2 = 524288 multiply-adds)
+    are above the size from which OpenBLAS would split a gemm over its threads were it not held
+    to the calling thread while kernels run (ensemble.ReplicaBlocks)."""
     assert B >= FM_MIN_BATCH
-    if N == 256:
-        assert B * N * N > BLAS_MNK_MAX
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
@@ -210,3 +217,20 @@ def test_float32_run_follows_float64():
     assert d32["state/theta"].dtype == np.float32
     np.testing.assert_allclose(d32["state/theta"], d64["state/theta"], rtol=0, atol=1e-5)
     np.testing.assert_allclose(d32["records/loss_batch"], d64["records/loss_batch"], rtol=1e-4)
+
+
+def test_blas_held_to_one_thread_while_kernels_run():
+    """ReplicaBlocks keeps every BLAS at one thread while it exists and gives the previous
+    setting back afterwards (the user's NumPy is not left single-threaded)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from langevin_nn.kernels.ensemble import ReplicaBlocks
+
+    def blas_threads():
+        return [d["num_threads"] for d in threadpoolctl.threadpool_info()
+                if d["user_api"] == "blas"]
+
+    before = blas_threads()
+    with ReplicaBlocks(4, 2):
+        inside = blas_threads()
+    assert inside and all(n == 1 for n in inside)
+    assert blas_threads() == before

@@ -227,6 +227,72 @@ def test_gaussian_bound():
     np.testing.assert_allclose(kq, [g0[0], g1[0], g2[0], g3[0]], rtol=0, atol=1e-15)
 
 
+# ------------------------------------------------------------------ float32 transform
+@numba.njit
+def _k_box_muller32(w):
+    out = np.empty((4, w.shape[1]), dtype=np.float32)
+    for i in range(w.shape[1]):
+        g = philox.box_muller32(w[0, i], w[1, i], w[2, i], w[3, i])
+        out[0, i], out[1, i], out[2, i], out[3, i] = g
+    return out
+
+
+def _edge_words():
+    """Words at the edges of the float32 transform: u1 = 2**-32 (largest radius), u1 = 1
+    (radius 0), u1 at 1 - 2**-32 .. 1 - 2**-20 (where float32 u1 loses 1 - u1), the k = 0 / -1
+    boundary near sqrt(1/2), and angles at and beside every quarter turn."""
+    q = 2**30
+    near_one = [2**32 - 1 - d for d in (0, 1, 2, 255, 256, 4095, 2**12 + 1, 2**20)]
+    half = int(math.sqrt(0.5) * 2**32)
+    radius = [0, 1, 2, 2**8, 2**24, half - 2, half - 1, half, half + 1, 2**31] + near_one
+    angle = [0, 1, 2**29 - 1, 2**29, 2**29 + 1, q - 1, q, q + 1, 2 * q, 3 * q - 1, 3 * q,
+             2**32 - 2**29 - 1, 2**32 - 2**29, 2**32 - 1]
+    xu, xa = np.meshgrid(radius, angle)
+    xu, xa = xu.ravel(), xa.ravel()
+    return np.array([xu, xa, xa[::-1], xu[::-1]], dtype=np.uint64)
+
+
+def test_float32_transform_edges():
+    w = _edge_words()
+    k32 = _k_box_muller32(w)
+    t32 = np.array(rng.box_muller(w, np.float32))
+    t64 = np.array(rng.box_muller(w))
+    assert k32.dtype == np.float32 and t32.dtype == np.float32
+    tol = 4 * np.spacing(np.maximum(np.abs(t64), 1.0).astype(np.float32))
+    assert np.all(np.abs(k32 - t32) <= tol)                 # kernel vs twin (fused multiply-adds)
+    assert np.all(np.abs(k32 - t64) <= 8 * np.spacing(np.abs(t64).astype(np.float32)) + 1e-45)
+    assert np.abs(k32).max() <= np.float32(philox.GAUSS_MAX)
+    assert np.float32(np.hypot(k32[0, 0], k32[1, 0])) == np.float32(philox.GAUSS_MAX)
+
+
+@pytest.mark.parametrize("n", [1, 3, 4 * philox._CHUNK + 2, 100_003])
+def test_fill_noise_float32_within_ulps_of_float64(n):
+    """Thermal noise of float32 runs: the float32 transform of the same words, within 8 float32
+    ulp of the float64 Gaussian (relative: also the small ones near a zero of cos or sin) and
+    within 4 ulp of the NumPy twin's float32 transform."""
+    out = np.empty(n, np.float32)
+    philox.fill_noise(U64(7), rng.NOISE, 3, 11, out, 1.0, np.empty(philox.NOISE_BUF, np.float32))
+    g64 = rng.gaussians(7, rng.NOISE, 3, 11, n)
+    g32 = rng.gaussians(7, rng.NOISE, 3, 11, n, dtype=np.float32)
+    assert np.all(np.abs(out - g64) <= 8 * np.spacing(np.abs(g64).astype(np.float32)) + 1e-45)
+    assert np.all(np.abs(out - g32) <= 4 * np.spacing(np.maximum(np.abs(g64), 1.0)
+                                                      .astype(np.float32)))
+    out64 = np.empty(n)                                    # float64 output: the float64 transform
+    philox.fill_noise(U64(7), rng.NOISE, 3, 11, out64, 1.0, np.empty(philox.NOISE_BUF))
+    np.testing.assert_allclose(out64, g64, rtol=0, atol=1e-13)
+
+
+def test_float32_noise_statistics():
+    n = 2_000_000
+    g = np.empty(n, np.float32)
+    philox.fill_noise(U64(20240601), rng.NOISE, 1, 0, g, 1.0,
+                      np.empty(philox.NOISE_BUF, np.float32))
+    g = g.astype(np.float64)
+    assert abs(g.mean()) < 5 / math.sqrt(n)
+    assert abs(g.var() - 1.0) < 5 * math.sqrt(2.0 / n)
+    assert stats.kstest(g[:500_000], stats.norm.cdf).pvalue > 1e-4
+
+
 # ------------------------------------------------------------------ statistics
 @pytest.fixture(scope="module")
 def big_sample():

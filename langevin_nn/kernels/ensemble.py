@@ -32,7 +32,7 @@ from .data import teacher_fill
 from .losses import loss_grad
 from .network import all_dense, backward, dense_loss_grad, forward
 from .options import I0, jit, pjit, wide_vectors
-from .philox import NOISE_BUF, fill_gaussian, fill_indices, noisy_axpby
+from .philox import NOISE_BUF, fill_gaussian, fill_indices, fill_noise, noisy_axpby
 
 OVERDAMPED, UNDERDAMPED, HEAVY_BALL = 0, 1, 2
 #: rows of the per-step schedule table ``Dyn.sched`` (shape (6, n + 1): steps s0 .. s0 + n)
@@ -427,7 +427,7 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
     dense = all_dense(net)
     fmH = np.empty(nb * L if dense else 0, dt_)
     fmD = np.empty(nb * L if dense else 0, dt_)
-    nbuf = np.empty(NOISE_BUF)
+    nbuf = np.empty(NOISE_BUF, dt_)  # the noise in the run's precision (philox.fill_noise)
     integ = dyn.integ
     seed = dyn.seed
     sched = dyn.sched
@@ -451,7 +451,7 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
                 c = math.exp(-sched[GAMMA, k] * h)
                 amp = math.sqrt(max(1.0 - c * c, 0.0) * T)
                 if amp > 0.0:
-                    fill_gaussian(seed, streams.NOISE, rg, s, xi, amp)
+                    fill_noise(seed, streams.NOISE, rg, s, xi, amp, nbuf)
                 e = 0.0
                 for i in range(n_par):
                     p = mom[i] + half * force[i]
@@ -518,6 +518,19 @@ def run_block(net, tnet, bd, dyn, st, rec, s0, n, bbd_on, r0, r1):
             replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r)
 
 
+def _serial_blas():
+    """Limit BLAS to one thread (the calling one) until ``.unregister()``: the kernels' BLAS
+    products (``network._dense_blas``) then run whole on the replica block's own thread, never
+    waiting on BLAS's thread pool nor competing with the other blocks for the cores, and their
+    sums depend on the shapes alone. Process-wide (OpenBLAS has one thread setting), so the
+    previous limits come back when the run ends. The BLAS that Numba's ``np.dot`` calls is
+    SciPy's (``scipy.linalg.cython_blas``); it is imported first so that it is loaded."""
+    import scipy.linalg.cython_blas  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 class ReplicaBlocks:
     """``run_block`` over R replicas in contiguous blocks, one per thread (what Numba's static
     ``prange`` schedule does, done in Python: a parallel loop around this call tree compiled
@@ -530,6 +543,7 @@ class ReplicaBlocks:
         edges = [(R * k) // T for k in range(T + 1)]
         self.blocks = [(edges[k], edges[k + 1]) for k in range(T)]
         self._pool = ThreadPoolExecutor(T - 1, "lnn-replicas") if T > 1 else None
+        self._blas = _serial_blas()
 
     def __call__(self, net, tnet, bd, dyn, st, rec, s0, n, bbd_on):
         args = (net, tnet, bd, dyn, st, rec, s0, n, bbd_on)
@@ -543,6 +557,7 @@ class ReplicaBlocks:
     def close(self):
         if self._pool is not None:
             self._pool.shutdown()
+        self._blas.unregister()
 
     def __enter__(self):
         return self

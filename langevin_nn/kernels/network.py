@@ -247,24 +247,12 @@ def all_dense(net):
     return True
 
 
-#: Largest m * n * k of one BLAS call from inside a kernel. OpenBLAS runs a gemm on one thread
-#: when m n k <= 65536 * GEMM_MULTITHREAD_THRESHOLD (4 by default; interface/gemm.c), whatever its
-#: thread setting, so kernels running in a ``prange`` never wait on OpenBLAS's thread pool. Larger
-#: products are split over rows of the output (the sums themselves are not split, so the result
-#: does not depend on the split).
-BLAS_MNK_MAX = 262144
-
-
 @jit
 def _dot(A, Bm, C):
-    """``C = A @ B`` by BLAS (Numba's ``np.dot``), in row blocks of at most ``BLAS_MNK_MAX``
-    multiply-adds per call."""
-    m = A.shape[0]
-    nk = max(Bm.shape[0] * Bm.shape[1], 1)
-    rb = max(1, BLAS_MNK_MAX // nk)
-    for r0 in range(0, m, rb):  # one np.dot site: each one is a sizeable piece of code
-        r1 = min(m, r0 + rb)
-        np.dot(A[r0:r1], Bm, C[r0:r1])
+    """``C = A @ B`` by BLAS (Numba's ``np.dot``: SciPy's OpenBLAS). BLAS is limited to one
+    thread while kernels run (``ensemble.ReplicaBlocks``), so the product runs whole on the
+    calling thread; OpenBLAS's sums then depend on the shapes alone."""
+    np.dot(A, Bm, C)
 
 
 @jit

@@ -87,7 +87,10 @@ import math
 import numpy as np
 from numba import prange
 
-from .options import jit, pjit, wide_vectors
+from numba import types as _types
+from numba.extending import overload as _overload
+
+from .options import EXACT, jit, pjit, wide_vectors
 
 _U = np.uint64
 
@@ -104,14 +107,17 @@ _SH16 = _U(16)
 _SH11 = _U(11)
 _SH21 = np.int64(21)
 _ONE = _U(1)
+_ONE_I = np.int64(1)
 
 #: 2**-53: spacing of the 53-bit uniforms.
 TWO_M53 = 2.0 ** -53
 
 #: Blocks (four Gaussians each) per buffer pass of :func:`fill_gaussian` and :func:`noisy_axpby`.
 _CHUNK = 512
-#: Length of the float64 scratch :func:`noisy_axpby` needs (four buffers of ``_CHUNK + 2``).
-NOISE_BUF = 4 * (_CHUNK + 2)
+#: Length of the scratch :func:`noisy_axpby` and :func:`fill_noise` need, in elements of the
+#: output's dtype: four Gaussian buffers of ``_CHUNK`` and the (4, ``_CHUNK``) uint32 words
+#: (``_quad_views``).
+NOISE_BUF = 8 * _CHUNK
 
 #: Stream used by :func:`gaussian_throughput_kernel` (NOISE in the table of the contract).
 _BENCH_STREAM = 3
@@ -152,6 +158,10 @@ TWO_PI_M53 = 2.0 * math.pi * TWO_M53
 _SQRT_HALF_BITS = np.int64(np.array([math.sqrt(0.5)]).view(np.int64)[0])
 _HALF_QUARTER = np.int64(1 << 50)     # half a quarter turn in units of 2**-53
 _SIGN = 62                            # (2 << 62) is the float64 sign bit
+#: 1.5 * 2**52 as a float64 and its bit pattern: for an integer |v| < 2**51 the float64 with bits
+#: ``v + _MAGIC_BITS`` is exactly ``_MAGIC + v`` (the spacing there is 1), see ``i2f``.
+_MAGIC = 6755399441055744.0
+_MAGIC_BITS = np.int64(0x4338000000000000)
 
 #: 2**-32: spacing of the 32-bit uniforms of the Box-Muller transform.
 TWO_M32 = 2.0 ** -32
@@ -200,6 +210,16 @@ def block(seed, stream, replica, step, counter):
 
 
 # --------------------------------------------------------------------------- log, sin, cos
+@jit(fastmath=EXACT)
+def i2f(v):
+    """``float64(v)`` for an integer ``|v| < 2**51``, exactly, by an integer addition and one
+    float subtraction: x86 has no vector int64 -> float64 conversion before AVX-512DQ, so LLVM
+    scalarises ``np.float64(v)`` in a vectorised loop (a lane extract, ``vcvtsi2sd`` and an
+    insert per element). Compiled without ``reassoc`` and left to LLVM's inliner: with
+    ``reassoc`` the subtraction may be distributed over a following product, which is not exact."""
+    return np.int64(np.int64(v) + _MAGIC_BITS).view(np.float64) - _MAGIC
+
+
 @jit(inline="always")
 def log_poly(x):
     """Natural log of a positive normal float64 without libm: ``x = m 2**k`` with ``m`` in
@@ -211,7 +231,7 @@ def log_poly(x):
     s = f / (2.0 + f)
     z = s * s
     r = z * (LG1 + z * (LG2 + z * (LG3 + z * (LG4 + z * (LG5 + z * (LG6 + z * LG7))))))
-    fk = np.float64(k)
+    fk = i2f(k)
     return fk * LN2_HI + ((s + s) + (s * r + fk * LN2_LO))
 
 
@@ -224,7 +244,7 @@ def cos_sin_2pi(j):
     error about 1e-16."""
     j = np.int64(j)
     q = (j + _HALF_QUARTER) >> 51
-    x = np.float64(j - (q << 51)) * TWO_PI_M53
+    x = i2f(j - (q << 51)) * TWO_PI_M53
     z = x * x
     sn = x + (x * z) * (S1 + z * (S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)))))
     cs = (1.0 - 0.5 * z) + (z * z) * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6)))))
@@ -241,7 +261,7 @@ def cos_sin_2pi(j):
 def _bm(xu, xa):
     """One Box-Muller pair from two 32-bit words: ``u1 = (xu + 1) 2**-32`` in ``(0, 1]``, angle
     ``2 pi xa 2**-32`` (``xa << 21`` on the 53-bit grid of ``cos_sin_2pi``, exactly)."""
-    u1 = np.float64(np.int64(xu & _MASK32) + np.int64(1)) * TWO_M32
+    u1 = i2f(np.int64(xu & _MASK32) + np.int64(1)) * TWO_M32
     r = np.sqrt(-2.0 * log_poly(u1))
     c, s = cos_sin_2pi(np.int64(xa & _MASK32) << _SH21)
     return r * c, r * s
@@ -256,6 +276,85 @@ def box_muller(x0, x1, x2, x3):
     return g0, g1, g2, g3
 
 
+# --------------------------------------------------------------------------- float32 transform
+_F32 = np.float32
+# log(1 + f) = 2 s + s R(s^2) on |s| <= 0.1716: minimax R for float (FreeBSD e_logf.c, Lg1..Lg4;
+# error below 2**-34.24) and log 2 in two parts (k * LN2_HI_F is exact for |k| < 2**12).
+LG1_F = _F32(0.66666662693)
+LG2_F = _F32(0.40000972152)
+LG3_F = _F32(0.28498786688)
+LG4_F = _F32(0.24279078841)
+LN2_HI_F = _F32(6.9313812256e-01)   # 0x3f317180
+LN2_LO_F = _F32(9.0580006145e-06)   # 0x3717f7d1
+# sin x, cos x on |x| <= pi/4 by Taylor polynomials to degree 11 and 12: truncation below
+# 2e-9 and 1.2e-10, far under a float32 rounding (6e-8).
+S1_F = _F32(-1.0 / 6.0)
+S2_F = _F32(1.0 / 120.0)
+S3_F = _F32(-1.0 / 5040.0)
+S4_F = _F32(1.0 / 362880.0)
+C1_F = _F32(1.0 / 24.0)
+C2_F = _F32(-1.0 / 720.0)
+C3_F = _F32(1.0 / 40320.0)
+C4_F = _F32(-1.0 / 3628800.0)
+TWO_M32_F = _F32(TWO_M32)
+#: 2 pi / 2**32 (float32): the angle of one step of the 32-bit grid.
+TWO_PI_M32_F = _F32(2.0 * math.pi * TWO_M32)
+_SQRT_HALF_BITS_F = np.int32(np.array([math.sqrt(0.5)], np.float32).view(np.int32)[0])
+_I23 = np.int32(23)
+_I30 = np.int32(30)
+_Q29 = _U(1 << 29)
+_Q30 = _U(30)
+_M2 = _U(2)
+
+
+@jit(inline="always")
+def _bm32(xu, xa):
+    """The Box-Muller pair of ``_bm`` in float32 arithmetic, from the same two words (uint32):
+    within a few float32 ulp of the float64 pair rounded (the tests ask for 8).
+
+    ``u1 = (xu + 1) 2**-32`` rounded to float32, split as ``m 2**k`` (``m`` in [sqrt(1/2),
+    sqrt(2))) by integer work on its bits; where ``k = 0`` the rounded ``u1`` has lost the low
+    bits of ``1 - u1``, so ``f = m - 1`` is taken from the exact complement ``~xu 2**-32``
+    instead (the radius of pairs with ``u1`` near 1 keeps its relative accuracy). The angle is
+    reduced to the nearest quarter turn in integer arithmetic on the 32-bit grid, then
+    polynomials on [-pi/4, pi/4], a swap and sign flips as in ``cos_sin_2pi``."""
+    xu = np.uint32(xu)
+    xa = np.uint32(xa)
+    uf = np.float32(xu) * TWO_M32_F + TWO_M32_F
+    ix = np.float32(uf).view(np.int32)
+    k = np.int32((ix - _SQRT_HALF_BITS_F) >> _I23)
+    fb = np.int32(ix - (k << _I23)).view(np.float32) - _F32(1.0)
+    f = -(np.float32(np.uint32(~xu)) * TWO_M32_F) if k == 0 else fb
+    s = f / (_F32(2.0) + f)
+    z = s * s
+    r = z * (LG1_F + z * (LG2_F + z * (LG3_F + z * LG4_F)))
+    fk = np.float32(k)
+    lg = fk * LN2_HI_F + ((s + s) + (s * r + fk * LN2_LO_F))
+    rad = np.sqrt(_F32(-2.0) * lg)
+    a32 = _U(xa)
+    q = (a32 + _Q29) >> _Q30                            # 0..4; 4 is quadrant 0
+    i = np.int32(np.int64(a32) - np.int64(q << _Q30))   # |i| <= 2**29
+    x = np.float32(i) * TWO_PI_M32_F
+    z = x * x
+    sn = x + (x * z) * (S1_F + z * (S2_F + z * (S3_F + z * S4_F)))
+    cs = (_F32(1.0) - _F32(0.5) * z) + (z * z) * (C1_F + z * (C2_F + z * (C3_F + z * C4_F)))
+    swap = (q & _ONE) == _ONE
+    a = sn if swap else cs
+    b = cs if swap else sn
+    # cos flips sign in quadrants 1, 2; sin in quadrants 2, 3
+    ca = -a if ((q + _ONE) & _M2) != _U(0) else a
+    sb = -b if (q & _M2) != _U(0) else b
+    return rad * ca, rad * sb
+
+
+@jit(inline="always")
+def box_muller32(x0, x1, x2, x3):
+    """``box_muller`` in float32 arithmetic (``_bm32``)."""
+    g0, g1 = _bm32(x0, x1)
+    g2, g3 = _bm32(x2, x3)
+    return g0, g1, g2, g3
+
+
 # --------------------------------------------------------------------------- public draws
 @jit(inline="always")
 def gauss_quad(seed, stream, replica, step, counter):
@@ -265,68 +364,128 @@ def gauss_quad(seed, stream, replica, step, counter):
 
 
 @jit
-def _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3):
-    """``q_j[k] =`` Gaussian ``4 (c0 + k) + j`` for ``k < m``; the four buffers need
-    ``m + 1`` elements (for odd ``m`` one block more is drawn and left unused).
-
-    Two independent blocks per iteration, ``c0 + k`` and ``c0 + h + k``: each Philox and
-    Box-Muller chain is a long sequence of dependent vector instructions, and two of them
-    interleaved keep both vector ports busy (+20 % Gaussians/s)."""
+def _words(seed, stream, replica, step, c0, m, w):
+    """``w[j, k] =`` word ``j`` of block ``c0 + k`` for ``k < m`` (w: uint32 (4, >= m))."""
     wide_vectors()
-    h = (m + 1) // 2
-    a0 = q0[:h]
-    a1 = q1[:h]
-    a2 = q2[:h]
-    a3 = q3[:h]
-    b0 = q0[h:2 * h]
-    b1 = q1[h:2 * h]
-    b2 = q2[h:2 * h]
-    b3 = q3[h:2 * h]
-    for k in range(h):
-        # both blocks first: the two Philox chains then overlap (+20 %; not with gauss_quad twice)
+    w0 = w[0]
+    w1 = w[1]
+    w2 = w[2]
+    w3 = w[3]
+    for k in range(m):
         x0, x1, x2, x3 = block(seed, stream, replica, step, c0 + k)
-        y0, y1, y2, y3 = block(seed, stream, replica, step, c0 + h + k)
-        g0, g1, g2, g3 = box_muller(x0, x1, x2, x3)
-        e0, e1, e2, e3 = box_muller(y0, y1, y2, y3)
-        a0[k] = g0
-        a1[k] = g1
-        a2[k] = g2
-        a3[k] = g3
-        b0[k] = e0
-        b1[k] = e1
-        b2[k] = e2
-        b3[k] = e3
+        w0[k] = np.uint32(x0)
+        w1[k] = np.uint32(x1)
+        w2[k] = np.uint32(x2)
+        w3[k] = np.uint32(x3)
+
+
+@jit
+def _gauss64(m, w, q0, q1, q2, q3):
+    """``q_j[k]`` = Gaussian ``j`` of the words ``w[:, k]`` (float64 transform), ``k < m``."""
+    wide_vectors()
+    w0 = w[0]
+    w1 = w[1]
+    w2 = w[2]
+    w3 = w[3]
+    for k in range(m):
+        g0, g1, g2, g3 = box_muller(_U(w0[k]), _U(w1[k]), _U(w2[k]), _U(w3[k]))
+        q0[k] = g0
+        q1[k] = g1
+        q2[k] = g2
+        q3[k] = g3
+
+
+@jit
+def _gauss32(m, w, q0, q1, q2, q3):
+    """``_gauss64`` with the float32 transform (``box_muller32``) into float32 buffers."""
+    wide_vectors()
+    w0 = w[0]
+    w1 = w[1]
+    w2 = w[2]
+    w3 = w[3]
+    for k in range(m):
+        g0, g1, g2, g3 = box_muller32(w0[k], w1[k], w2[k], w3[k])
+        q0[k] = g0
+        q1[k] = g1
+        q2[k] = g2
+        q3[k] = g3
+
+
+def _transform(m, w, q0, q1, q2, q3):
+    """The Box-Muller pass in the precision of the buffers q: ``_gauss32`` for float32, else
+    ``_gauss64`` (chosen at compile time inside kernels, by the overload below)."""
+    (_gauss32 if q0.dtype == np.float32 else _gauss64)(m, w, q0, q1, q2, q3)
+
+
+@_overload(_transform)
+def _ol_transform(m, w, q0, q1, q2, q3):
+    if q0.dtype == _types.float32:
+        return lambda m, w, q0, q1, q2, q3: _gauss32(m, w, q0, q1, q2, q3)
+    return lambda m, w, q0, q1, q2, q3: _gauss64(m, w, q0, q1, q2, q3)
+
+
+@jit
+def _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3, w):
+    """``q_j[k] =`` Gaussian ``4 (c0 + k) + j`` for ``k < m``, in the precision of the buffers
+    (float64, or float32 by ``box_muller32``); ``w``: uint32 scratch (4, >= m).
+
+    Two vectorised passes: the Philox words of the m blocks (``_words``, integer work), then the
+    transform (``_transform``). Apart, each pass keeps its constants and temporaries in
+    registers (AVX2 has 16 vector registers; one fused loop spilled), and the float32
+    transform runs at the float32 vector width."""
+    _words(seed, stream, replica, step, c0, m, w)
+    _transform(m, w, q0, q1, q2, q3)
 
 
 @jit(inline="always")
 def _quad_views(buf):
-    """The four buffers that ``_quads`` fills: quarters of a float64 scratch of >= ``NOISE_BUF``
-    elements (each >= ``_CHUNK + 2``, what a pass of ``_CHUNK`` blocks needs)."""
-    w = buf.size // 4
-    return buf[:w], buf[w:2 * w], buf[2 * w:3 * w], buf[3 * w:4 * w]
+    """The buffers of ``_quads`` in a scratch of >= ``NOISE_BUF`` elements (float64 or float32):
+    four Gaussian buffers q0..q3 of ``w = buf.size // 8`` elements, then the words, the rest of
+    the scratch viewed as uint32 (4, w)."""
+    w = buf.size // 8
+    words = buf[4 * w:8 * w].view(np.uint32)[:4 * w].reshape((4, w))
+    return buf[:w], buf[w:2 * w], buf[2 * w:3 * w], buf[3 * w:4 * w], words
+
+
+@jit
+def _fill(seed, stream, replica, step, out, scale, buf):
+    """``out[i] = scale * (Gaussian i)``, the transform in the precision of the scratch ``buf``
+    (>= ``NOISE_BUF`` elements, float64 or float32)."""
+    wide_vectors()
+    n = out.size
+    nq = n // 4
+    q0, q1, q2, q3, w = _quad_views(buf)
+    sc = buf.dtype.type(scale)
+    for c0 in range(0, nq, _CHUNK):
+        m = min(_CHUNK, nq - c0)
+        _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3, w)
+        # slices: bare range indices (an offset index defeats vectorisation, see network.py)
+        o = out[4 * c0:4 * (c0 + m)]
+        for k in range(m):
+            o[4 * k] = sc * q0[k]
+            o[4 * k + 1] = sc * q1[k]
+            o[4 * k + 2] = sc * q2[k]
+            o[4 * k + 3] = sc * q3[k]
+    if n > 4 * nq:  # the last, partly used block
+        _quads(seed, stream, replica, step, nq, _ONE_I, q0, q1, q2, q3, w)
+        for j in range(n - 4 * nq):
+            g = q0[0] if j == 0 else (q1[0] if j == 1 else q2[0])
+            out[4 * nq + j] = sc * g
 
 
 @jit
 def fill_gaussian(seed, stream, replica, step, out, scale):
-    """``out[i] = scale * (Gaussian i)`` for a 1-d float32/float64 array (computed in float64)."""
-    wide_vectors()
-    n = out.size
-    nq = n // 4
-    q0, q1, q2, q3 = _quad_views(np.empty(NOISE_BUF))
-    for c0 in range(0, nq, _CHUNK):
-        m = min(_CHUNK, nq - c0)
-        _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3)
-        # slices: bare range indices (an offset index defeats vectorisation, see network.py)
-        o = out[4 * c0:4 * (c0 + m)]
-        for k in range(m):
-            o[4 * k] = scale * q0[k]
-            o[4 * k + 1] = scale * q1[k]
-            o[4 * k + 2] = scale * q2[k]
-            o[4 * k + 3] = scale * q3[k]
-    if n > 4 * nq:
-        g = gauss_quad(seed, stream, replica, step, nq)
-        for j in range(n - 4 * nq):
-            out[4 * nq + j] = scale * g[j]
+    """``out[i] = scale * (Gaussian i)`` for a 1-d float32/float64 array, computed in float64
+    (initial parameters, data: float32 runs get these numbers rounded)."""
+    _fill(seed, stream, replica, step, out, scale, np.empty(NOISE_BUF))
+
+
+@jit
+def fill_noise(seed, stream, replica, step, out, scale, buf):
+    """``fill_gaussian`` for the thermal noise: the transform in ``out``'s precision
+    (``box_muller32`` for float32 runs); ``buf``: scratch of >= ``NOISE_BUF`` elements of
+    ``out``'s dtype."""
+    _fill(seed, stream, replica, step, out, scale, buf)
 
 
 @jit
@@ -352,8 +511,9 @@ def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
     """``y[i] = (a y[i] + b x[i]) + scale * (Gaussian i)`` in place, each product and sum rounded
     once (no fused multiply-adds: the same bits in every compiled copy); the noise is generated in
     the same pass, never stored as an array; ``scale = 0`` skips it. Returns ``sum_i y[i]**2``
-    after the update (the caller's finiteness check). ``buf``: float64 scratch of >=
-    ``NOISE_BUF``.
+    after the update (the caller's finiteness check). ``buf``: scratch of >= ``NOISE_BUF``
+    elements of y's dtype; the arithmetic, and the Gaussians (``box_muller32`` for float32), are
+    in that precision.
 
     Blocks are drawn ``_CHUNK`` at a time into four buffers (``_quads``, vectorised over
     counters), then the update loop reads them interleaved (see ``fill_gaussian``)."""
@@ -361,16 +521,19 @@ def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
     if buf.size < NOISE_BUF:
         raise ValueError("noisy_axpby: scratch buffer smaller than NOISE_BUF")
     n = y.size
+    a = y.dtype.type(a)
+    b = y.dtype.type(b)
+    scale = y.dtype.type(scale)
     if scale == 0.0:
         for i in range(n):
             y[i] = a * y[i] + b * x[i]
         return _sumsq(y)
     ssq = 0.0
     nq = n // 4
-    q0, q1, q2, q3 = _quad_views(buf)
+    q0, q1, q2, q3, w = _quad_views(buf)
     for c0 in range(0, nq, _CHUNK):
         m = min(_CHUNK, nq - c0)
-        _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3)
+        _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3, w)
         ys = y[4 * c0:4 * (c0 + m)]
         xs = x[4 * c0:4 * (c0 + m)]
         for k in range(m):
@@ -379,11 +542,12 @@ def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
             ys[4 * k + 2] = (a * ys[4 * k + 2] + b * xs[4 * k + 2]) + scale * q2[k]
             ys[4 * k + 3] = (a * ys[4 * k + 3] + b * xs[4 * k + 3]) + scale * q3[k]
         ssq += _sumsq(ys)  # the slice just updated is in L1
-    if n > 4 * nq:
-        g = gauss_quad(seed, stream, replica, step, nq)
+    if n > 4 * nq:  # the last, partly used block
+        _quads(seed, stream, replica, step, nq, _ONE_I, q0, q1, q2, q3, w)
         for j in range(n - 4 * nq):
             i = 4 * nq + j
-            v = (a * y[i] + b * x[i]) + scale * g[j]
+            g = q0[0] if j == 0 else (q1[0] if j == 1 else q2[0])
+            v = (a * y[i] + b * x[i]) + scale * g
             y[i] = v
             ssq += v * v
     return ssq
@@ -418,18 +582,18 @@ def fill_indices(seed, stream, replica, step, out, n):
 
 # --------------------------------------------------------------------------- benchmark
 @pjit
-def gaussian_throughput_kernel(seed, n_per_replica, replicas):
+def gaussian_throughput_kernel(seed, n_per_replica, replicas, proto):
     """Benchmark: draw ``n_per_replica`` Gaussians (NOISE stream, step 0) for each of
-    ``replicas`` replicas in parallel, through the buffers the update uses (``_quads``);
-    returns the per-replica sums (float64[replicas])."""
+    ``replicas`` replicas in parallel, through the buffers the update uses (``_quads``), in the
+    precision of the array ``proto`` (float64 or float32); returns the per-replica sums."""
     out = np.zeros(replicas)
     nq = n_per_replica // 4
     for r in prange(replicas):
-        q0, q1, q2, q3 = _quad_views(np.empty(NOISE_BUF))
+        q0, q1, q2, q3, w = _quad_views(np.empty(NOISE_BUF, proto.dtype))
         acc = 0.0
         for c0 in range(0, nq, _CHUNK):
             m = min(_CHUNK, nq - c0)
-            _quads(seed, _BENCH_STREAM, r, 0, c0, m, q0, q1, q2, q3)
+            _quads(seed, _BENCH_STREAM, r, 0, c0, m, q0, q1, q2, q3, w)
             for k in range(m):
                 acc += (q0[k] + q1[k]) + (q2[k] + q3[k])
         out[r] = acc
