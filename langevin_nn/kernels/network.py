@@ -17,13 +17,14 @@ Speed (see docs/performance.md)
 -------------------------------
 All-dense networks have a fast path, ``dense_loss_grad`` (the ensemble kernel's force, for every
 integrator, uses it). For batches of at least ``FM_MIN_BATCH`` samples, ``_dense_blas`` keeps
-each layer as a contiguous (B, N_m) block and takes the three products of a link by BLAS
-(Numba's ``np.dot``), with G = dl/dz and H the activations:
+each layer as a contiguous (B, N_m) block and takes the three products of a link, with
+G = dl/dz and H the activations,
 
     forward   Z = H W^T          backward   G_in = G W          weights   dW = G^T H
 
-each call small enough (``BLAS_MNK_MAX``) for OpenBLAS to run it on the calling thread; the
-activation of a layer is one loop over its block (``activations.act_rows``). Smaller batches use
+by register-blocked loops (``_mm_nt``, ``_mm_nn``) up to ``SMALL_MNK`` multiply-adds, and by BLAS
+(Numba's ``np.dot``, held to the calling thread while kernels run) above; the activation of a
+layer is one loop over its block (``activations.act_rows``). Smaller batches use
 dot products forward and rank-1/rank-4 row updates on 2-d views backward (vectorised along the
 rows; a 1-d slice per short row costs more to set up than the row's arithmetic). The generic
 ``forward`` and ``backward`` (records, BBD entries, table links) use dot products
@@ -247,6 +248,136 @@ def all_dense(net):
     return True
 
 
+#: Products of at most this many multiply-adds (m n k) are taken by ``_mm_nt`` / ``_mm_nn``
+#: instead of BLAS: below it a BLAS call costs more in packing and dispatch than in arithmetic
+#: (an 8 x 32 x 32 dgemm: 1.3 us by OpenBLAS on an AVX2 core, 0.8-0.9 us by these loops).
+SMALL_MNK = 1 << 17
+
+
+@jit
+def _mm_nt(A, Bm, C):
+    """``C = A @ B^T`` for row-major A (M, K), B (N, K), C (M, N): dot products along the
+    contiguous k, two rows of A against four rows of B per pass (eight vector accumulators, each
+    row of A and B loaded once per pass)."""
+    wide_vectors()
+    M, K = A.shape
+    N = Bm.shape[0]
+    zero = C.dtype.type(0.0)
+    M2 = M - M % 2
+    N4 = N - N % 4
+    for m in range(0, M2, 2):
+        a = A[m]
+        e = A[m + 1]
+        c = C[m]
+        d = C[m + 1]
+        for n in range(0, N4, 4):
+            b0 = Bm[n]
+            b1 = Bm[n + 1]
+            b2 = Bm[n + 2]
+            b3 = Bm[n + 3]
+            s0 = zero
+            s1 = zero
+            s2 = zero
+            s3 = zero
+            t0 = zero
+            t1 = zero
+            t2 = zero
+            t3 = zero
+            for k in range(K):
+                p = a[k]
+                q = e[k]
+                s0 += p * b0[k]
+                s1 += p * b1[k]
+                s2 += p * b2[k]
+                s3 += p * b3[k]
+                t0 += q * b0[k]
+                t1 += q * b1[k]
+                t2 += q * b2[k]
+                t3 += q * b3[k]
+            c[n] = s0
+            c[n + 1] = s1
+            c[n + 2] = s2
+            c[n + 3] = s3
+            d[n] = t0
+            d[n + 1] = t1
+            d[n + 2] = t2
+            d[n + 3] = t3
+        for n in range(N4, N):
+            b0 = Bm[n]
+            s0 = zero
+            t0 = zero
+            for k in range(K):
+                s0 += a[k] * b0[k]
+                t0 += e[k] * b0[k]
+            c[n] = s0
+            d[n] = t0
+    for m in range(M2, M):
+        a = A[m]
+        c = C[m]
+        for n in range(N):
+            b0 = Bm[n]
+            s0 = zero
+            for k in range(K):
+                s0 += a[k] * b0[k]
+            c[n] = s0
+
+
+@jit
+def _mm_nn(A, Bm, C):
+    """``C = A @ B`` for row-major A (M, K), B (K, N), C (M, N): two rows of C at a time, rank-4
+    updates along the contiguous rows (each row of B loaded once for both rows of C)."""
+    wide_vectors()
+    M, K = A.shape
+    N = Bm.shape[1]
+    K4 = K - K % 4
+    M2 = M - M % 2
+    for m in range(0, M2, 2):
+        a = A[m]
+        e = A[m + 1]
+        c = C[m]
+        d = C[m + 1]
+        for n in range(N):
+            c[n] = 0.0
+            d[n] = 0.0
+        for k in range(0, K4, 4):
+            x0 = a[k]
+            x1 = a[k + 1]
+            x2 = a[k + 2]
+            x3 = a[k + 3]
+            y0 = e[k]
+            y1 = e[k + 1]
+            y2 = e[k + 2]
+            y3 = e[k + 3]
+            b0 = Bm[k]
+            b1 = Bm[k + 1]
+            b2 = Bm[k + 2]
+            b3 = Bm[k + 3]
+            for n in range(N):
+                p0 = b0[n]
+                p1 = b1[n]
+                p2 = b2[n]
+                p3 = b3[n]
+                c[n] += (x0 * p0 + x1 * p1) + (x2 * p2 + x3 * p3)
+                d[n] += (y0 * p0 + y1 * p1) + (y2 * p2 + y3 * p3)
+        for k in range(K4, K):
+            x0 = a[k]
+            y0 = e[k]
+            b0 = Bm[k]
+            for n in range(N):
+                c[n] += x0 * b0[n]
+                d[n] += y0 * b0[n]
+    for m in range(M2, M):
+        a = A[m]
+        c = C[m]
+        for n in range(N):
+            c[n] = 0.0
+        for k in range(K):
+            x0 = a[k]
+            b0 = Bm[k]
+            for n in range(N):
+                c[n] += x0 * b0[n]
+
+
 @jit
 def _dot(A, Bm, C):
     """``C = A @ B`` by BLAS (Numba's ``np.dot``: SciPy's OpenBLAS). BLAS is limited to one
@@ -276,7 +407,10 @@ def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
         Hin = HS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in))
         Z = HS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
         Dz = DS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
-        _dot(Hin, W.T, Z)
+        if nr * n_out * n_in <= SMALL_MNK:
+            _mm_nt(Hin, W, Z)
+        else:
+            _dot(Hin, W.T, Z)
         if bo >= 0:
             bias = theta[bo:bo + n_out]
             for b in range(nr):
@@ -321,11 +455,19 @@ def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
                 for b in range(1, nr):
                     acc += gt[b]
                 gb[i] = acc
-        # dW = G^T H
-        _dot(Gt, Hin, grad[wo:wo + n_out * n_in].reshape((n_out, n_in)))
+        # dW = G^T H;  G_in = G W
+        small = nr * n_out * n_in <= SMALL_MNK
+        dW = grad[wo:wo + n_out * n_in].reshape((n_out, n_in))
+        if small:
+            _mm_nn(Gt, Hin, dW)
+        else:
+            _dot(Gt, Hin, dW)
         if m > 0:
-            # G_in = G W
-            _dot(Gz, W, GS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in)))
+            Gin = GS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in))
+            if small:
+                _mm_nn(Gz, W, Gin)
+            else:
+                _dot(Gz, W, Gin)
     return total
 
 

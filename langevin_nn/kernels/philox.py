@@ -29,8 +29,11 @@ Per block, two Box-Muller pairs, each from two words: ``u1 = (x0 + 1) 2**-32`` i
 
     g0 = r cos(2 pi u2),   g1 = r sin(2 pi u2),   r = sqrt(-2 log u1),
 
-and ``g2, g3`` likewise from ``(x2, x3)``. The arithmetic is float64 throughout (accurate to about
-1e-16 absolute), also for float32 runs, which get the same Gaussians rounded.
+and ``g2, g3`` likewise from ``(x2, x3)``. The arithmetic is float64 (accurate to about 1e-16
+absolute). The thermal noise of float32 runs (``fill_noise``, ``noisy_axpby`` on float32 arrays)
+uses ``box_muller32`` instead: the same words, the same reductions, float32 polynomials and
+float32 ``sqrt`` (within 8 float32 ulp of the float64 Gaussian), at the float32 vector width;
+``fill_gaussian`` (initial parameters, data) is float64 for every run.
 
 ``log`` and ``sin``/``cos`` are *not* libm calls: Numba has no vector math library (no SVML), so a
 libm call keeps a loop scalar and caps the rate near 0.07e9 Gaussians/s per core. Instead
@@ -61,11 +64,16 @@ Two more things decide whether those loops vectorise well (docs/performance.md):
   function only (it prefers 256-bit ones on AVX-512 CPUs); the Philox rounds are integer work
   (``vpmuludq``, shifts, ``vpternlogq``) that scales with the vector width.
 
-Throughput (2-core Xeon, Sapphire Rapids, AVX-512): a Philox block costs about as much as one
-Box-Muller pair (the rounds are 20 ``vpmuludq`` and 20 shifts per 8 blocks, all on one vector
-port), so four Gaussians per block rather than two (53-bit uniforms) is worth 1.3x, and drawing two
-independent blocks per loop iteration (``_quads``) another 1.2x: about 0.8e9 Gaussians/s per core
-(0.54e9 with two per block), against 0.07e9/s per core with libm ``log``/``cos``/``sin``.
+Throughput: a Philox block costs about as much as one Box-Muller pair (the rounds are 20
+``vpmuludq`` and 20 shifts per vector of blocks, on few vector ports), so each block gives four
+Gaussians (two pairs from 32-bit uniforms) rather than two (53-bit uniforms). ``_quads`` draws the
+words of 512 blocks in one vectorised pass (``_words``) and transforms them in a second
+(``_gauss64`` or ``_gauss32``): apart, each loop keeps its constants and temporaries in
+registers (one fused loop spilled on AVX2's 16 vector registers) and the float32 transform runs
+at the float32 width. Integer -> float conversions go through ``i2f`` (AVX2 has no vector
+int64 -> float64 conversion; LLVM scalarised each one). Measured rates are in
+``docs/performance.md`` (0.39e9 float64 Gaussians/s per AVX2 core, 0.5e9 float32; about 0.8e9
+float64 per AVX-512 core).
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
 ``noisy_axpby`` generates 512 blocks at a time into four buffers (16 KB, in L1) and consumes
