@@ -144,12 +144,12 @@ def test_fill_gaussian_float32_and_scale():
 
 @pytest.mark.parametrize("chunk", [1, 3, 16])
 def test_fill_gaussian_chunk_boundaries(monkeypatch, chunk):
-    """fill_gaussian draws _CHUNK blocks per pass, two interleaved halves per pass (odd and
-    even pass lengths, a last partial pass and a partial block): its Python source with small
-    chunks against the twin (the compiled one is tested above)."""
+    """fill_gaussian draws _CHUNK blocks per pass (``_fill``; a last partial pass and a
+    partial block): its Python source with small chunks against the twin (the compiled one is
+    tested above)."""
     monkeypatch.setattr(philox, "_CHUNK", chunk)
     out = np.empty(75)
-    philox.fill_gaussian.py_func(U64(8), rng.TEACHER, 0, 0, out, 2.0)
+    philox._fill.py_func(U64(8), rng.TEACHER, 0, 0, out, 2.0, np.empty(philox.NOISE_BUF))
     np.testing.assert_allclose(out, 2.0 * rng.gaussians(8, rng.TEACHER, 0, 0, 75), rtol=0,
                                atol=1e-13)
 

@@ -68,7 +68,7 @@ Throughput: a Philox block costs about as much as one Box-Muller pair (the round
 ``vpmuludq`` and 20 shifts per vector of blocks, on few vector ports), so each block gives four
 Gaussians (two pairs from 32-bit uniforms) rather than two (53-bit uniforms). ``_quads`` draws the
 words of 512 blocks in one vectorised pass (``_words``) and transforms them in a second
-(``_gauss64`` or ``_gauss32``): apart, each loop keeps its constants and temporaries in
+(``_transform``, float64 or float32): apart, each loop keeps its constants and temporaries in
 registers (one fused loop spilled on AVX2's 16 vector registers) and the float32 transform runs
 at the float32 width. Integer -> float conversions go through ``i2f`` (AVX2 has no vector
 int64 -> float64 conversion; LLVM scalarised each one). Measured rates are in
@@ -387,49 +387,37 @@ def _words(seed, stream, replica, step, c0, m, w):
         w3[k] = np.uint32(x3)
 
 
-@jit
-def _gauss64(m, w, q0, q1, q2, q3):
-    """``q_j[k]`` = Gaussian ``j`` of the words ``w[:, k]`` (float64 transform), ``k < m``."""
-    wide_vectors()
-    w0 = w[0]
-    w1 = w[1]
-    w2 = w[2]
-    w3 = w[3]
-    for k in range(m):
-        g0, g1, g2, g3 = box_muller(_U(w0[k]), _U(w1[k]), _U(w2[k]), _U(w3[k]))
-        q0[k] = g0
-        q1[k] = g1
-        q2[k] = g2
-        q3[k] = g3
+def _box_muller_as(proto, x0, x1, x2, x3):
+    """The four Gaussians of a block's words in the precision of the array ``proto``:
+    ``box_muller32`` for float32, else ``box_muller`` (chosen at compile time inside kernels, by
+    the overload below)."""
+    if proto.dtype == np.float32:
+        return box_muller32(x0, x1, x2, x3)
+    return box_muller(_U(x0), _U(x1), _U(x2), _U(x3))
+
+
+@_overload(_box_muller_as, inline="always")
+def _ol_box_muller_as(proto, x0, x1, x2, x3):
+    if proto.dtype == _types.float32:
+        return lambda proto, x0, x1, x2, x3: box_muller32(x0, x1, x2, x3)
+    return lambda proto, x0, x1, x2, x3: box_muller(_U(x0), _U(x1), _U(x2), _U(x3))
 
 
 @jit
-def _gauss32(m, w, q0, q1, q2, q3):
-    """``_gauss64`` with the float32 transform (``box_muller32``) into float32 buffers."""
-    wide_vectors()
-    w0 = w[0]
-    w1 = w[1]
-    w2 = w[2]
-    w3 = w[3]
-    for k in range(m):
-        g0, g1, g2, g3 = box_muller32(w0[k], w1[k], w2[k], w3[k])
-        q0[k] = g0
-        q1[k] = g1
-        q2[k] = g2
-        q3[k] = g3
-
-
 def _transform(m, w, q0, q1, q2, q3):
-    """The Box-Muller pass in the precision of the buffers q: ``_gauss32`` for float32, else
-    ``_gauss64`` (chosen at compile time inside kernels, by the overload below)."""
-    (_gauss32 if q0.dtype == np.float32 else _gauss64)(m, w, q0, q1, q2, q3)
-
-
-@_overload(_transform)
-def _ol_transform(m, w, q0, q1, q2, q3):
-    if q0.dtype == _types.float32:
-        return lambda m, w, q0, q1, q2, q3: _gauss32(m, w, q0, q1, q2, q3)
-    return lambda m, w, q0, q1, q2, q3: _gauss64(m, w, q0, q1, q2, q3)
+    """``q_j[k]`` = Gaussian ``j`` of the words ``w[:, k]``, ``k < m``, in the precision of the
+    buffers q (float64 or float32)."""
+    wide_vectors()
+    w0 = w[0]
+    w1 = w[1]
+    w2 = w[2]
+    w3 = w[3]
+    for k in range(m):
+        g0, g1, g2, g3 = _box_muller_as(q0, w0[k], w1[k], w2[k], w3[k])
+        q0[k] = g0
+        q1[k] = g1
+        q2[k] = g2
+        q3[k] = g3
 
 
 @jit
