@@ -59,6 +59,8 @@ from .kernels.philox import (  # noqa: E402
     C1, C2, C3, C4, C5, C6, LG1, LG2, LG3, LG4, LG5, LG6, LG7, LN2_HI, LN2_LO,
     PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, S1, S2, S3, S4, S5, S6, TWO_M32, TWO_PI_M53,
     _MASK32, _SQRT_HALF_BITS,
+    C1_F, C2_F, C3_F, C4_F, LG1_F, LG2_F, LG3_F, LG4_F, LN2_HI_F, LN2_LO_F, S1_F, S2_F, S3_F, S4_F,
+    TWO_M32_F, TWO_PI_M32_F, _SQRT_HALF_BITS_F,
 )
 
 #: Largest |g| of the Box-Muller transform: the radius at the smallest u1 = 2**-32.
@@ -174,27 +176,25 @@ def _bm(xu, xa):
 
 def _bm32(xu, xa):
     """The kernels' float32 pair (``philox._bm32``), in NumPy float32 arithmetic."""
-    from .kernels import philox as k
-
     f32 = np.float32
     xu = (xu & _MASK32).astype(np.uint32)
     xa = (xa & _MASK32).astype(np.uint32)
-    uf = xu.astype(f32) * k.TWO_M32_F + k.TWO_M32_F
+    uf = xu.astype(f32) * TWO_M32_F + TWO_M32_F
     ix = uf.view(np.int32)
-    e = (ix - k._SQRT_HALF_BITS_F) >> 23
+    e = (ix - _SQRT_HALF_BITS_F) >> 23
     fb = (ix - (e << 23)).view(f32) - f32(1.0)
-    f = np.where(e == 0, -((~xu).astype(f32) * k.TWO_M32_F), fb)
+    f = np.where(e == 0, -((~xu).astype(f32) * TWO_M32_F), fb)
     s = f / (f32(2.0) + f)
     z = s * s
-    r = z * _horner(z, (k.LG1_F, k.LG2_F, k.LG3_F, k.LG4_F))
+    r = z * _horner(z, (LG1_F, LG2_F, LG3_F, LG4_F))
     fk = e.astype(f32)
-    rad = np.sqrt(f32(-2.0) * (fk * k.LN2_HI_F + ((s + s) + (s * r + fk * k.LN2_LO_F))))
+    rad = np.sqrt(f32(-2.0) * (fk * LN2_HI_F + ((s + s) + (s * r + fk * LN2_LO_F))))
     a = xa.astype(np.int64)
     q = (a + (1 << 29)) >> 30
-    x = (a - (q << 30)).astype(np.int32).astype(f32) * k.TWO_PI_M32_F
+    x = (a - (q << 30)).astype(np.int32).astype(f32) * TWO_PI_M32_F
     z = x * x
-    sn = x + (x * z) * _horner(z, (k.S1_F, k.S2_F, k.S3_F, k.S4_F))
-    cs = (f32(1.0) - f32(0.5) * z) + (z * z) * _horner(z, (k.C1_F, k.C2_F, k.C3_F, k.C4_F))
+    sn = x + (x * z) * _horner(z, (S1_F, S2_F, S3_F, S4_F))
+    cs = (f32(1.0) - f32(0.5) * z) + (z * z) * _horner(z, (C1_F, C2_F, C3_F, C4_F))
     swap = (q & 1) == 1
     c = np.where(swap, sn, cs)
     d = np.where(swap, cs, sn)

@@ -379,11 +379,25 @@ def _mm_nn(A, Bm, C):
 
 
 @jit
-def _dot(A, Bm, C):
-    """``C = A @ B`` by BLAS (Numba's ``np.dot``: SciPy's OpenBLAS). BLAS is limited to one
+def _prod_nn(A, Bm, C):
+    """``C = A @ B`` (row-major A (M, K), B (K, N)): ``_mm_nn`` up to ``SMALL_MNK``
+    multiply-adds, else BLAS (Numba's ``np.dot``: SciPy's OpenBLAS). BLAS is limited to one
     thread while kernels run (``ensemble.ReplicaBlocks``), so the product runs whole on the
     calling thread; OpenBLAS's sums then depend on the shapes alone."""
-    np.dot(A, Bm, C)
+    if A.shape[0] * A.shape[1] * Bm.shape[1] <= SMALL_MNK:
+        _mm_nn(A, Bm, C)
+    else:
+        np.dot(A, Bm, C)
+
+
+@jit
+def _prod_nt(A, Bt, C):
+    """``C = A @ Bt^T`` (row-major A (M, K), Bt (N, K)): ``_mm_nt`` up to ``SMALL_MNK``
+    multiply-adds, else BLAS as in ``_prod_nn``."""
+    if A.shape[0] * A.shape[1] * Bt.shape[0] <= SMALL_MNK:
+        _mm_nt(A, Bt, C)
+    else:
+        np.dot(A, Bt.T, C)
 
 
 @jit
@@ -407,10 +421,7 @@ def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
         Hin = HS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in))
         Z = HS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
         Dz = DS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
-        if nr * n_out * n_in <= SMALL_MNK:
-            _mm_nt(Hin, W, Z)
-        else:
-            _dot(Hin, W.T, Z)
+        _prod_nt(Hin, W, Z)
         if bo >= 0:
             bias = theta[bo:bo + n_out]
             for b in range(nr):
@@ -456,18 +467,9 @@ def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
                     acc += gt[b]
                 gb[i] = acc
         # dW = G^T H;  G_in = G W
-        small = nr * n_out * n_in <= SMALL_MNK
-        dW = grad[wo:wo + n_out * n_in].reshape((n_out, n_in))
-        if small:
-            _mm_nn(Gt, Hin, dW)
-        else:
-            _dot(Gt, Hin, dW)
+        _prod_nn(Gt, Hin, grad[wo:wo + n_out * n_in].reshape((n_out, n_in)))
         if m > 0:
-            Gin = GS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in))
-            if small:
-                _mm_nn(Gz, W, Gin)
-            else:
-                _dot(Gz, W, Gin)
+            _prod_nn(Gz, W, GS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in)))
     return total
 
 

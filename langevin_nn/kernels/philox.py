@@ -94,7 +94,6 @@ import math
 
 import numpy as np
 from numba import prange
-
 from numba import types as _types
 from numba.extending import overload as _overload
 
@@ -309,7 +308,6 @@ TWO_M32_F = _F32(TWO_M32)
 TWO_PI_M32_F = _F32(2.0 * math.pi * TWO_M32)
 _SQRT_HALF_BITS_F = np.int32(np.array([math.sqrt(0.5)], np.float32).view(np.int32)[0])
 _I23 = np.int32(23)
-_I30 = np.int32(30)
 _Q29 = _U(1 << 29)
 _Q30 = _U(30)
 _M2 = _U(2)
@@ -443,6 +441,14 @@ def _quad_views(buf):
     return buf[:w], buf[w:2 * w], buf[2 * w:3 * w], buf[3 * w:4 * w], words
 
 
+@jit(inline="always")
+def _last_quad(seed, stream, replica, step, c, q0, q1, q2, q3, w):
+    """The four Gaussians of block ``c`` (through the buffers, so in their precision), as a
+    tuple: the last, partly used block of a draw."""
+    _quads(seed, stream, replica, step, c, _ONE_I, q0, q1, q2, q3, w)
+    return q0[0], q1[0], q2[0], q3[0]
+
+
 @jit
 def _fill(seed, stream, replica, step, out, scale, buf):
     """``out[i] = scale * (Gaussian i)``, the transform in the precision of the scratch ``buf``
@@ -463,10 +469,9 @@ def _fill(seed, stream, replica, step, out, scale, buf):
             o[4 * k + 2] = sc * q2[k]
             o[4 * k + 3] = sc * q3[k]
     if n > 4 * nq:  # the last, partly used block
-        _quads(seed, stream, replica, step, nq, _ONE_I, q0, q1, q2, q3, w)
+        g = _last_quad(seed, stream, replica, step, nq, q0, q1, q2, q3, w)
         for j in range(n - 4 * nq):
-            g = q0[0] if j == 0 else (q1[0] if j == 1 else q2[0])
-            out[4 * nq + j] = sc * g
+            out[4 * nq + j] = sc * g[j]
 
 
 @jit
@@ -539,11 +544,10 @@ def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
             ys[4 * k + 3] = (a * ys[4 * k + 3] + b * xs[4 * k + 3]) + scale * q3[k]
         ssq += _sumsq(ys)  # the slice just updated is in L1
     if n > 4 * nq:  # the last, partly used block
-        _quads(seed, stream, replica, step, nq, _ONE_I, q0, q1, q2, q3, w)
+        g = _last_quad(seed, stream, replica, step, nq, q0, q1, q2, q3, w)
         for j in range(n - 4 * nq):
             i = 4 * nq + j
-            g = q0[0] if j == 0 else (q1[0] if j == 1 else q2[0])
-            v = (a * y[i] + b * x[i]) + scale * g
+            v = (a * y[i] + b * x[i]) + scale * g[j]
             y[i] = v
             ssq += v * v
     return ssq
