@@ -7,9 +7,9 @@ at 0 is dropped), so finite-difference checks are made away from x = 0.
 
 Hot path
 --------
-``act_rows`` applies one layer's activation to a block of values with the code dispatched
-*once* per block: each code's branch is a plain loop that LLVM vectorises (no calls, no
-branches inside). ``act_fwd`` (one value) is kept for callers that work element by element.
+``act_vec`` applies one layer's activation to a row of values with the code dispatched
+*once* per row (``act_rows``: a 2-d block, row by row): each code's branch is a plain loop that
+LLVM vectorises (no calls, no branches inside). ``act_fwd`` (one value) is kept for callers that work element by element.
 
 tanh without libm
 -----------------
@@ -34,7 +34,7 @@ NaN propagates (the divergence guards rely on it); ``tanh(+-inf) = +-1``.
 
 These helpers are compiled without ``reassoc`` (``EXACT``): reassociation would fold the
 two-part ``log 2`` into one constant. They are small, so LLVM inlines them into the loops of
-``act_rows`` and vectorises the result (instruction-level fast-math flags survive inlining).
+``act_vec`` and vectorises the result (instruction-level fast-math flags survive inlining).
 """
 from __future__ import annotations
 
@@ -135,44 +135,49 @@ def act_fwd(code, p, q, r, x):
 
 
 @jit
+def act_vec(code, p, q, r, h, d):
+    """In place on 1-d arrays of one length: ``h[j] <- sigma(h[j])``, ``d[j] <- sigma'(h[j])``;
+    one dispatch, each branch a vectorisable loop (``d`` may be in another precision)."""
+    wide_vectors()
+    n = h.size
+    if code == TANH:
+        for j in range(n):
+            t, dt = tanh_d(h[j])
+            h[j] = t
+            d[j] = dt
+    elif code == IDENTITY:
+        for j in range(n):
+            d[j] = 1.0
+    elif code == RELU:
+        for j in range(n):
+            x = h[j]
+            pos = x > 0.0
+            h[j] = x if pos else 0.0 * x
+            d[j] = 1.0 if pos else 0.0
+    elif code == LINEAR:
+        for j in range(n):
+            h[j] = p * h[j] + q
+            d[j] = p
+    elif code == QUADRATIC:
+        for j in range(n):
+            x = h[j]
+            h[j] = (p * x + q) * x + r
+            d[j] = 2.0 * p * x + q
+    else:  # sigmoid, erf, softplus: libm, element by element
+        for j in range(n):
+            hv, dv = act_fwd(code, p, q, r, h[j])
+            h[j] = hv
+            d[j] = dv
+
+
+@jit
 def act_rows(code, p, q, r, H, D, r0, r1, c0, c1):
     """In place on a 2-d block: ``H[i, j] <- sigma(H[i, j])``, ``D[i, j] <- sigma'(H[i, j])``
-    for rows ``r0 <= i < r1`` and columns ``c0 <= j < c1``; one dispatch per block, each
-    branch a vectorisable loop over ``j`` (on row slices, so that the index is a bare ``range``
-    variable and Numba's negative-index wraparound folds away)."""
-    wide_vectors()
-    n = c1 - c0
+    for rows ``r0 <= i < r1`` and columns ``c0 <= j < c1``: ``act_vec`` on each row's slice
+    (so that the index is a bare ``range`` variable and Numba's negative-index wraparound folds
+    away)."""
     for i in range(r0, r1):
-        h = H[i, c0:c1]
-        d = D[i, c0:c1]
-        if code == TANH:
-            for j in range(n):
-                t, dt = tanh_d(h[j])
-                h[j] = t
-                d[j] = dt
-        elif code == IDENTITY:
-            for j in range(n):
-                d[j] = 1.0
-        elif code == RELU:
-            for j in range(n):
-                x = h[j]
-                pos = x > 0.0
-                h[j] = x if pos else 0.0 * x
-                d[j] = 1.0 if pos else 0.0
-        elif code == LINEAR:
-            for j in range(n):
-                h[j] = p * h[j] + q
-                d[j] = p
-        elif code == QUADRATIC:
-            for j in range(n):
-                x = h[j]
-                h[j] = (p * x + q) * x + r
-                d[j] = 2.0 * p * x + q
-        else:  # sigmoid, erf, softplus: libm, element by element
-            for j in range(n):
-                hv, dv = act_fwd(code, p, q, r, h[j])
-                h[j] = hv
-                d[j] = dv
+        act_vec(code, p, q, r, H[i, c0:c1], D[i, c0:c1])
 
 
 @jit

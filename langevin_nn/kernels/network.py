@@ -24,7 +24,7 @@ G = dl/dz and H the activations,
 
 by register-blocked loops (``_mm_nt``, ``_mm_nn``) up to ``SMALL_MNK`` multiply-adds, and by BLAS
 (Numba's ``np.dot``, held to the calling thread while kernels run) above; the activation of a
-layer is one loop over its block (``activations.act_rows``). Smaller batches use
+layer is one loop over its block (``activations.act_vec``). Smaller batches use
 dot products forward and rank-1/rank-4 row updates on 2-d views backward (vectorised along the
 rows; a 1-d slice per short row costs more to set up than the row's arithmetic). The generic
 ``forward`` and ``backward`` (records, BBD entries, table links) use dot products
@@ -40,7 +40,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .activations import act_rows
+from .activations import act_rows, act_vec
 from .losses import loss_grad
 from .options import EXACT, jit, wide_vectors
 
@@ -255,26 +255,26 @@ SMALL_MNK = 1 << 17
 
 
 @jit
-def _mm_nt(A, Bm, C):
-    """``C = A @ B^T`` for row-major A (M, K), B (N, K), C (M, N): dot products along the
-    contiguous k, two rows of A against four rows of B per pass (eight vector accumulators, each
-    row of A and B loaded once per pass)."""
+def _mm_nt(A, Bm, C, M, K, N):
+    """``C = A @ B^T`` on flat row-major arrays, A (M, K), B (N, K), C (M, N): dot products
+    along the contiguous k, two rows of A against four rows of B per pass (eight vector
+    accumulators, each row of A and B loaded once per pass). Flat arrays and row slices, not
+    2-d views: Numba's ``reshape`` calls a C helper (about 25 ns), and a step of a small
+    network made a hundred of them."""
     wide_vectors()
-    M, K = A.shape
-    N = Bm.shape[0]
     zero = C.dtype.type(0.0)
     M2 = M - M % 2
     N4 = N - N % 4
     for m in range(0, M2, 2):
-        a = A[m]
-        e = A[m + 1]
-        c = C[m]
-        d = C[m + 1]
+        a = A[m * K:(m + 1) * K]
+        e = A[(m + 1) * K:(m + 2) * K]
+        c = C[m * N:(m + 1) * N]
+        d = C[(m + 1) * N:(m + 2) * N]
         for n in range(0, N4, 4):
-            b0 = Bm[n]
-            b1 = Bm[n + 1]
-            b2 = Bm[n + 2]
-            b3 = Bm[n + 3]
+            b0 = Bm[n * K:(n + 1) * K]
+            b1 = Bm[(n + 1) * K:(n + 2) * K]
+            b2 = Bm[(n + 2) * K:(n + 3) * K]
+            b3 = Bm[(n + 3) * K:(n + 4) * K]
             s0 = zero
             s1 = zero
             s2 = zero
@@ -303,7 +303,7 @@ def _mm_nt(A, Bm, C):
             d[n + 2] = t2
             d[n + 3] = t3
         for n in range(N4, N):
-            b0 = Bm[n]
+            b0 = Bm[n * K:(n + 1) * K]
             s0 = zero
             t0 = zero
             for k in range(K):
@@ -312,10 +312,10 @@ def _mm_nt(A, Bm, C):
             c[n] = s0
             d[n] = t0
     for m in range(M2, M):
-        a = A[m]
-        c = C[m]
+        a = A[m * K:(m + 1) * K]
+        c = C[m * N:(m + 1) * N]
         for n in range(N):
-            b0 = Bm[n]
+            b0 = Bm[n * K:(n + 1) * K]
             s0 = zero
             for k in range(K):
                 s0 += a[k] * b0[k]
@@ -323,22 +323,29 @@ def _mm_nt(A, Bm, C):
 
 
 @jit
-def _mm_nn(A, Bm, C):
-    """``C = A @ B`` for row-major A (M, K), B (K, N), C (M, N): two rows of C at a time, rank-4
-    updates along the contiguous rows (each row of B loaded once for both rows of C)."""
+def _mm_nn(A, Bm, C, M, K, N):
+    """``C = A @ B`` on flat row-major arrays, A (M, K), B (K, N), C (M, N): four rows of C at a
+    time (the last M % 4 rows one by one), rank-4 updates along the contiguous rows, each row
+    of B loaded once for the four rows of C. Every element is summed in the same order
+    whatever the blocking: ``(a_k b_k + a_k+1 b_k+1) + (a_k+2 b_k+2 + a_k+3 b_k+3)`` per group
+    of four k, the groups in turn, then the last K % 4 terms one by one."""
     wide_vectors()
-    M, K = A.shape
-    N = Bm.shape[1]
     K4 = K - K % 4
-    M2 = M - M % 2
-    for m in range(0, M2, 2):
-        a = A[m]
-        e = A[m + 1]
-        c = C[m]
-        d = C[m + 1]
+    M4 = M - M % 4
+    for m in range(0, M4, 4):
+        a = A[m * K:(m + 1) * K]
+        e = A[(m + 1) * K:(m + 2) * K]
+        f = A[(m + 2) * K:(m + 3) * K]
+        g = A[(m + 3) * K:(m + 4) * K]
+        c = C[m * N:(m + 1) * N]
+        d = C[(m + 1) * N:(m + 2) * N]
+        u = C[(m + 2) * N:(m + 3) * N]
+        v = C[(m + 3) * N:(m + 4) * N]
         for n in range(N):
             c[n] = 0.0
             d[n] = 0.0
+            u[n] = 0.0
+            v[n] = 0.0
         for k in range(0, K4, 4):
             x0 = a[k]
             x1 = a[k + 1]
@@ -348,10 +355,18 @@ def _mm_nn(A, Bm, C):
             y1 = e[k + 1]
             y2 = e[k + 2]
             y3 = e[k + 3]
-            b0 = Bm[k]
-            b1 = Bm[k + 1]
-            b2 = Bm[k + 2]
-            b3 = Bm[k + 3]
+            z0 = f[k]
+            z1 = f[k + 1]
+            z2 = f[k + 2]
+            z3 = f[k + 3]
+            w0 = g[k]
+            w1 = g[k + 1]
+            w2 = g[k + 2]
+            w3 = g[k + 3]
+            b0 = Bm[k * N:(k + 1) * N]
+            b1 = Bm[(k + 1) * N:(k + 2) * N]
+            b2 = Bm[(k + 2) * N:(k + 3) * N]
+            b3 = Bm[(k + 3) * N:(k + 4) * N]
             for n in range(N):
                 p0 = b0[n]
                 p1 = b1[n]
@@ -359,117 +374,133 @@ def _mm_nn(A, Bm, C):
                 p3 = b3[n]
                 c[n] += (x0 * p0 + x1 * p1) + (x2 * p2 + x3 * p3)
                 d[n] += (y0 * p0 + y1 * p1) + (y2 * p2 + y3 * p3)
+                u[n] += (z0 * p0 + z1 * p1) + (z2 * p2 + z3 * p3)
+                v[n] += (w0 * p0 + w1 * p1) + (w2 * p2 + w3 * p3)
         for k in range(K4, K):
             x0 = a[k]
             y0 = e[k]
-            b0 = Bm[k]
+            z0 = f[k]
+            w0 = g[k]
+            b0 = Bm[k * N:(k + 1) * N]
             for n in range(N):
-                c[n] += x0 * b0[n]
-                d[n] += y0 * b0[n]
-    for m in range(M2, M):
-        a = A[m]
-        c = C[m]
+                p0 = b0[n]
+                c[n] += x0 * p0
+                d[n] += y0 * p0
+                u[n] += z0 * p0
+                v[n] += w0 * p0
+    for m in range(M4, M):
+        a = A[m * K:(m + 1) * K]
+        c = C[m * N:(m + 1) * N]
         for n in range(N):
             c[n] = 0.0
-        for k in range(K):
+        for k in range(0, K4, 4):
             x0 = a[k]
-            b0 = Bm[k]
+            x1 = a[k + 1]
+            x2 = a[k + 2]
+            x3 = a[k + 3]
+            b0 = Bm[k * N:(k + 1) * N]
+            b1 = Bm[(k + 1) * N:(k + 2) * N]
+            b2 = Bm[(k + 2) * N:(k + 3) * N]
+            b3 = Bm[(k + 3) * N:(k + 4) * N]
+            for n in range(N):
+                c[n] += (x0 * b0[n] + x1 * b1[n]) + (x2 * b2[n] + x3 * b3[n])
+        for k in range(K4, K):
+            x0 = a[k]
+            b0 = Bm[k * N:(k + 1) * N]
             for n in range(N):
                 c[n] += x0 * b0[n]
 
 
 @jit
-def _prod_nn(A, Bm, C):
-    """``C = A @ B`` (row-major A (M, K), B (K, N)): ``_mm_nn`` up to ``SMALL_MNK``
-    multiply-adds, else BLAS (Numba's ``np.dot``: SciPy's OpenBLAS). BLAS is limited to one
-    thread while kernels run (``ensemble.ReplicaBlocks``), so the product runs whole on the
-    calling thread; OpenBLAS's sums then depend on the shapes alone."""
-    if A.shape[0] * A.shape[1] * Bm.shape[1] <= SMALL_MNK:
-        _mm_nn(A, Bm, C)
+def _prod_nn(A, Bm, C, M, K, N):
+    """``C = A @ B`` on flat row-major arrays, A (M, K), B (K, N), C (M, N): ``_mm_nn`` up to
+    ``SMALL_MNK`` multiply-adds, else BLAS (Numba's ``np.dot``: SciPy's OpenBLAS). BLAS is
+    limited to one thread while kernels run (``ensemble.ReplicaBlocks``), so the product runs
+    whole on the calling thread; OpenBLAS's sums then depend on the shapes alone."""
+    if M * K * N <= SMALL_MNK:
+        _mm_nn(A, Bm, C, M, K, N)
     else:
-        np.dot(A, Bm, C)
+        np.dot(A[:M * K].reshape((M, K)), Bm[:K * N].reshape((K, N)),
+               C[:M * N].reshape((M, N)))
 
 
 @jit
-def _prod_nt(A, Bt, C):
-    """``C = A @ Bt^T`` (row-major A (M, K), Bt (N, K)): ``_mm_nt`` up to ``SMALL_MNK``
-    multiply-adds, else BLAS as in ``_prod_nn``."""
-    if A.shape[0] * A.shape[1] * Bt.shape[0] <= SMALL_MNK:
-        _mm_nt(A, Bt, C)
+def _prod_nt(A, Bt, C, M, K, N):
+    """``C = A @ Bt^T`` on flat row-major arrays, A (M, K), Bt (N, K), C (M, N): ``_mm_nt`` up
+    to ``SMALL_MNK`` multiply-adds, else BLAS as in ``_prod_nn``."""
+    if M * K * N <= SMALL_MNK:
+        _mm_nt(A, Bt, C, M, K, N)
     else:
-        np.dot(A, Bt.T, C)
+        np.dot(A[:M * K].reshape((M, K)), Bt[:N * K].reshape((N, K)).T,
+               C[:M * N].reshape((M, N)))
 
 
 @jit
 def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
-    """``dense_loss_grad`` for batches of >= FM_MIN_BATCH samples with BLAS products.
+    """``dense_loss_grad`` for batches of >= FM_MIN_BATCH samples, by whole-layer products.
 
-    HS, DS, GS hold activations, derivatives and dl/dz layer by layer, each layer a contiguous
-    (nr, N_m) sample-major block at ``nr * lay_off[m]``; ``grad`` is overwritten."""
+    HS, DS, GS (flat) hold activations, derivatives and dl/dz layer by layer, each layer a
+    contiguous (nr, N_m) sample-major block at ``nr * lay_off[m]``; ``grad`` is overwritten.
+    Every block is a flat slice, rows are slices of it (no ``reshape``, see ``_mm_nt``)."""
     wide_vectors()
     M = net.kind.shape[0]
     n0 = net.widths[0]
-    X = HS[:nr * n0].reshape((nr, n0))
     for b in range(nr):
-        xb = X[b]
+        xb = HS[b * n0:(b + 1) * n0]
         hb = H[b, :n0]
         for j in range(n0):
             xb[j] = hb[j]
     for m in range(M):
         n_in, n_out, o_in, o_out, wo, bo = link(net, m)
-        W = theta[wo:wo + n_out * n_in].reshape((n_out, n_in))
-        Hin = HS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in))
-        Z = HS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
-        Dz = DS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
-        _prod_nt(Hin, W, Z)
+        Z = HS[nr * o_out:nr * (o_out + n_out)]
+        _prod_nt(HS[nr * o_in:nr * (o_in + n_in)], theta[wo:wo + n_out * n_in], Z,
+                 nr, n_in, n_out)
         if bo >= 0:
             bias = theta[bo:bo + n_out]
             for b in range(nr):
-                zb = Z[b]
+                zb = Z[b * n_out:(b + 1) * n_out]
                 for i in range(n_out):
                     zb[i] += bias[i]
         # the layer's block is contiguous: one long row for the activation loop
-        act_rows(net.act[m], net.act_prm[m, 0], net.act_prm[m, 1], net.act_prm[m, 2],
-                 Z.reshape((1, nr * n_out)), Dz.reshape((1, nr * n_out)), _I0, _I1, _I0,
-                 nr * n_out)
+        act_vec(net.act[m], net.act_prm[m, 0], net.act_prm[m, 1], net.act_prm[m, 2],
+                Z, DS[nr * o_out:nr * (o_out + n_out)])
     oz = net.lay_off[M]
     nm = net.widths[M]
-    Zo = HS[nr * oz:nr * (oz + nm)].reshape((nr, nm))
-    Go = GS[nr * oz:nr * (oz + nm)].reshape((nr, nm))
     total = 0.0
     for b in range(nr):
-        total += loss_grad(loss, Zo[b], Yb[b], Go[b])
+        o = nr * oz + b * nm
+        total += loss_grad(loss, HS[o:o + nm], Yb[b], GS[o:o + nm])
     sc = GS.dtype.type(scale)
-    GT = np.empty((max(net.widths.max(), 1), nr), GS.dtype)
+    GT = np.empty(max(net.widths.max(), 1) * nr, GS.dtype)
     for m in range(M - 1, -1, -1):
         n_in, n_out, o_in, o_out, wo, bo = link(net, m)
-        W = theta[wo:wo + n_out * n_in].reshape((n_out, n_in))
-        Hin = HS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in))
-        Gz = GS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
-        Dz = DS[nr * o_out:nr * (o_out + n_out)].reshape((nr, n_out))
+        Hin = HS[nr * o_in:nr * (o_in + n_in)]
+        Gz = GS[nr * o_out:nr * (o_out + n_out)]
+        Dz = DS[nr * o_out:nr * (o_out + n_out)]
         # G <- G * sigma' (and the scale at the output), written to G and to its transpose
-        # G^T (contiguous rows per neuron, for dW = G^T H and the bias gradient) in one pass
-        Gt = GT[:n_out]
+        # G^T (n_out, nr: contiguous rows per neuron, for dW = G^T H and the bias gradient)
         s_m = sc if m == M - 1 else GS.dtype.type(1.0)
         for b in range(nr):
-            g = Gz[b]
-            d = Dz[b]
+            g = Gz[b * n_out:(b + 1) * n_out]
+            d = Dz[b * n_out:(b + 1) * n_out]
+            gt = GT[b:]
             for i in range(n_out):
                 v = s_m * g[i] * d[i]
                 g[i] = v
-                Gt[i, b] = v
+                gt[i * nr] = v
         if bo >= 0:
             gb = grad[bo:bo + n_out]
             for i in range(n_out):
-                gt = Gt[i]
+                gt = GT[i * nr:(i + 1) * nr]
                 acc = gt[0]
                 for b in range(1, nr):
                     acc += gt[b]
                 gb[i] = acc
         # dW = G^T H;  G_in = G W
-        _prod_nn(Gt, Hin, grad[wo:wo + n_out * n_in].reshape((n_out, n_in)))
+        _prod_nn(GT, Hin, grad[wo:wo + n_out * n_in], n_out, nr, n_in)
         if m > 0:
-            _prod_nn(Gz, W, GS[nr * o_in:nr * (o_in + n_in)].reshape((nr, n_in)))
+            _prod_nn(Gz, theta[wo:wo + n_out * n_in], GS[nr * o_in:nr * (o_in + n_in)],
+                     nr, n_out, n_in)
     return total
 
 
