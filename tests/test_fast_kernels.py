@@ -66,6 +66,52 @@ def test_tanh_few_ulp_everywhere():
     assert np.all(np.abs(d[small] - nd) <= 4 * np.spacing(nd))
 
 
+@numba.njit
+def _tanh32_many(x):
+    t = np.empty_like(x)
+    d = np.empty_like(x)
+    for i in range(x.size):
+        t[i], d[i] = act.tanh_d32(x[i])
+    return t, d
+
+
+def _ulps32(got, ref):
+    """|got - ref| in units of the float32 spacing at ref (ref in long double)."""
+    sp = np.maximum(np.spacing(np.abs(ref.astype(np.float32))), np.float32(1.4e-45))
+    return np.abs((got.astype(np.longdouble) - ref) / sp.astype(np.longdouble)).astype(float)
+
+
+def test_tanh32_few_ulp_everywhere():
+    """The float32 tanh of float32 runs: within 4 float32 ulp (tanh) and 8 (sech^2, subnormal
+    spacings where it underflows) of the exact values, from the smallest subnormal to 3e38."""
+    rs = np.random.default_rng(7)
+    special = np.array([0.0, 1e-45, 1e-40, 1.1754944e-38, 1e-20, 1e-8, 1e-4, 0.1, 0.5, 0.55, 1.0,
+                        5.0, 9.0, 9.1, 10.0, 20.0, 50.0, 52.0, 52.5, 53.0, 100.0, 1e10, 3e38],
+                       np.float32)
+    x = np.concatenate([special, (rs.normal(size=20000) * 3).astype(np.float32),
+                        rs.uniform(-25, 25, 20000).astype(np.float32),
+                        np.exp(rs.uniform(np.log(1e-44), np.log(80.0), 40000)).astype(np.float32)])
+    x = np.concatenate([x, -x])
+    t, d = _tanh32_many(x)
+    assert t.dtype == np.float32 and d.dtype == np.float32
+    xl = x.astype(np.longdouble)
+    with np.errstate(over="ignore"):
+        ref_t = np.tanh(xl)
+        ref_d = 1 / np.cosh(xl) ** 2
+    assert _ulps32(t, ref_t).max() <= 4.0
+    assert _ulps32(d, ref_d).max() <= 8.0
+    big = np.abs(x) <= 40
+    rel = np.abs((d[big] - ref_d[big]) / ref_d[big]).astype(float)
+    assert rel.max() < 8 * 2.0 ** -24                # relative accuracy where 1 - t^2 cancels
+    s = np.array([0.0, -0.0, 1e-45, -1e-40, np.inf, -np.inf, np.nan], np.float32)
+    ts, ds = _tanh32_many(s)
+    np.testing.assert_array_equal(ts[:4], s[:4])     # zeros and subnormals: tanh x = x
+    assert np.signbit(ts[1]) and not np.signbit(ts[0])
+    np.testing.assert_array_equal(ds[:4], 1.0)
+    assert ts[4] == 1.0 and ts[5] == -1.0 and ds[4] == 0.0 and ds[5] == 0.0
+    assert np.isnan(ts[6]) and np.isnan(ds[6])
+
+
 def test_tanh_special_values():
     x = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-310, 1e-9, -1e-9, np.inf, -np.inf, np.nan, 1e300])
     t, d = _tanh_many(x)

@@ -323,9 +323,10 @@ def _mm_nt(A, Bm, C, M, K, N):
 
 
 @jit
-def _mm_nn(A, Bm, C, M, K, N):
-    """``C = A @ B`` on flat row-major arrays, A (M, K), B (K, N), C (M, N): four rows of C at a
-    time (the last M % 4 rows one by one), rank-4 updates along the contiguous rows, each row
+def _mm_nn(A, a_sm, a_sk, Bm, C, M, K, N):
+    """``C = A @ B`` on flat arrays, ``A[m, k] = A[m a_sm + k a_sk]`` (``a_sm = K, a_sk = 1``:
+    row-major; ``a_sm = 1, a_sk = M``: the transpose of a row-major (K, M)), row-major
+    B (K, N) and C (M, N): four rows of C at a time (the last M % 4 rows one by one), rank-4 updates along the contiguous rows, each row
     of B loaded once for the four rows of C. Every element is summed in the same order
     whatever the blocking: ``(a_k b_k + a_k+1 b_k+1) + (a_k+2 b_k+2 + a_k+3 b_k+3)`` per group
     of four k, the groups in turn, then the last K % 4 terms one by one."""
@@ -333,10 +334,10 @@ def _mm_nn(A, Bm, C, M, K, N):
     K4 = K - K % 4
     M4 = M - M % 4
     for m in range(0, M4, 4):
-        a = A[m * K:(m + 1) * K]
-        e = A[(m + 1) * K:(m + 2) * K]
-        f = A[(m + 2) * K:(m + 3) * K]
-        g = A[(m + 3) * K:(m + 4) * K]
+        a = m * a_sm
+        e = a + a_sm
+        f = e + a_sm
+        g = f + a_sm
         c = C[m * N:(m + 1) * N]
         d = C[(m + 1) * N:(m + 2) * N]
         u = C[(m + 2) * N:(m + 3) * N]
@@ -347,22 +348,22 @@ def _mm_nn(A, Bm, C, M, K, N):
             u[n] = 0.0
             v[n] = 0.0
         for k in range(0, K4, 4):
-            x0 = a[k]
-            x1 = a[k + 1]
-            x2 = a[k + 2]
-            x3 = a[k + 3]
-            y0 = e[k]
-            y1 = e[k + 1]
-            y2 = e[k + 2]
-            y3 = e[k + 3]
-            z0 = f[k]
-            z1 = f[k + 1]
-            z2 = f[k + 2]
-            z3 = f[k + 3]
-            w0 = g[k]
-            w1 = g[k + 1]
-            w2 = g[k + 2]
-            w3 = g[k + 3]
+            x0 = A[a + k * a_sk]
+            x1 = A[a + (k + 1) * a_sk]
+            x2 = A[a + (k + 2) * a_sk]
+            x3 = A[a + (k + 3) * a_sk]
+            y0 = A[e + k * a_sk]
+            y1 = A[e + (k + 1) * a_sk]
+            y2 = A[e + (k + 2) * a_sk]
+            y3 = A[e + (k + 3) * a_sk]
+            z0 = A[f + k * a_sk]
+            z1 = A[f + (k + 1) * a_sk]
+            z2 = A[f + (k + 2) * a_sk]
+            z3 = A[f + (k + 3) * a_sk]
+            w0 = A[g + k * a_sk]
+            w1 = A[g + (k + 1) * a_sk]
+            w2 = A[g + (k + 2) * a_sk]
+            w3 = A[g + (k + 3) * a_sk]
             b0 = Bm[k * N:(k + 1) * N]
             b1 = Bm[(k + 1) * N:(k + 2) * N]
             b2 = Bm[(k + 2) * N:(k + 3) * N]
@@ -377,10 +378,10 @@ def _mm_nn(A, Bm, C, M, K, N):
                 u[n] += (z0 * p0 + z1 * p1) + (z2 * p2 + z3 * p3)
                 v[n] += (w0 * p0 + w1 * p1) + (w2 * p2 + w3 * p3)
         for k in range(K4, K):
-            x0 = a[k]
-            y0 = e[k]
-            z0 = f[k]
-            w0 = g[k]
+            x0 = A[a + k * a_sk]
+            y0 = A[e + k * a_sk]
+            z0 = A[f + k * a_sk]
+            w0 = A[g + k * a_sk]
             b0 = Bm[k * N:(k + 1) * N]
             for n in range(N):
                 p0 = b0[n]
@@ -389,15 +390,15 @@ def _mm_nn(A, Bm, C, M, K, N):
                 u[n] += z0 * p0
                 v[n] += w0 * p0
     for m in range(M4, M):
-        a = A[m * K:(m + 1) * K]
+        a = m * a_sm
         c = C[m * N:(m + 1) * N]
         for n in range(N):
             c[n] = 0.0
         for k in range(0, K4, 4):
-            x0 = a[k]
-            x1 = a[k + 1]
-            x2 = a[k + 2]
-            x3 = a[k + 3]
+            x0 = A[a + k * a_sk]
+            x1 = A[a + (k + 1) * a_sk]
+            x2 = A[a + (k + 2) * a_sk]
+            x3 = A[a + (k + 3) * a_sk]
             b0 = Bm[k * N:(k + 1) * N]
             b1 = Bm[(k + 1) * N:(k + 2) * N]
             b2 = Bm[(k + 2) * N:(k + 3) * N]
@@ -405,7 +406,7 @@ def _mm_nn(A, Bm, C, M, K, N):
             for n in range(N):
                 c[n] += (x0 * b0[n] + x1 * b1[n]) + (x2 * b2[n] + x3 * b3[n])
         for k in range(K4, K):
-            x0 = a[k]
+            x0 = A[a + k * a_sk]
             b0 = Bm[k * N:(k + 1) * N]
             for n in range(N):
                 c[n] += x0 * b0[n]
@@ -418,9 +419,20 @@ def _prod_nn(A, Bm, C, M, K, N):
     limited to one thread while kernels run (``ensemble.ReplicaBlocks``), so the product runs
     whole on the calling thread; OpenBLAS's sums then depend on the shapes alone."""
     if M * K * N <= SMALL_MNK:
-        _mm_nn(A, Bm, C, M, K, N)
+        _mm_nn(A, K, _I1, Bm, C, M, K, N)
     else:
         np.dot(A[:M * K].reshape((M, K)), Bm[:K * N].reshape((K, N)),
+               C[:M * N].reshape((M, N)))
+
+
+@jit
+def _prod_tn(At, Bm, C, M, K, N):
+    """``C = At^T @ B`` on flat row-major arrays, At (K, M), B (K, N), C (M, N): ``_mm_nn`` on
+    the transposed view up to ``SMALL_MNK`` multiply-adds, else BLAS as in ``_prod_nn``."""
+    if M * K * N <= SMALL_MNK:
+        _mm_nn(At, _I1, M, Bm, C, M, K, N)
+    else:
+        np.dot(At[:K * M].reshape((K, M)).T, Bm[:K * N].reshape((K, N)),
                C[:M * N].reshape((M, N)))
 
 
@@ -471,33 +483,26 @@ def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
         o = nr * oz + b * nm
         total += loss_grad(loss, HS[o:o + nm], Yb[b], GS[o:o + nm])
     sc = GS.dtype.type(scale)
-    GT = np.empty(max(net.widths.max(), 1) * nr, GS.dtype)
     for m in range(M - 1, -1, -1):
         n_in, n_out, o_in, o_out, wo, bo = link(net, m)
         Hin = HS[nr * o_in:nr * (o_in + n_in)]
         Gz = GS[nr * o_out:nr * (o_out + n_out)]
         Dz = DS[nr * o_out:nr * (o_out + n_out)]
-        # G <- G * sigma' (and the scale at the output), written to G and to its transpose
-        # G^T (n_out, nr: contiguous rows per neuron, for dW = G^T H and the bias gradient)
+        # G <- G * sigma' (and the scale at the output)
         s_m = sc if m == M - 1 else GS.dtype.type(1.0)
-        for b in range(nr):
-            g = Gz[b * n_out:(b + 1) * n_out]
-            d = Dz[b * n_out:(b + 1) * n_out]
-            gt = GT[b:]
-            for i in range(n_out):
-                v = s_m * g[i] * d[i]
-                g[i] = v
-                gt[i * nr] = v
-        if bo >= 0:
+        for i in range(nr * n_out):
+            Gz[i] = s_m * Gz[i] * Dz[i]
+        if bo >= 0:  # the bias gradient: the sum of G's rows, in sample order
             gb = grad[bo:bo + n_out]
+            g = Gz[:n_out]
             for i in range(n_out):
-                gt = GT[i * nr:(i + 1) * nr]
-                acc = gt[0]
-                for b in range(1, nr):
-                    acc += gt[b]
-                gb[i] = acc
+                gb[i] = g[i]
+            for b in range(1, nr):
+                g = Gz[b * n_out:(b + 1) * n_out]
+                for i in range(n_out):
+                    gb[i] += g[i]
         # dW = G^T H;  G_in = G W
-        _prod_nn(GT, Hin, grad[wo:wo + n_out * n_in], n_out, nr, n_in)
+        _prod_tn(Gz, Hin, grad[wo:wo + n_out * n_in], n_out, nr, n_in)
         if m > 0:
             _prod_nn(Gz, theta[wo:wo + n_out * n_in], GS[nr * o_in:nr * (o_in + n_in)],
                      nr, n_out, n_in)
