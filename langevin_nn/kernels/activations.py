@@ -45,7 +45,7 @@ import numpy as np
 from numba import types as _types
 from numba.extending import overload as _overload
 
-from .options import EXACT, jit, wide_vectors
+from .options import EXACT, disjoint_arrays, jit, wide_vectors
 
 IDENTITY, TANH, SIGMOID, ERF, RELU, LINEAR, QUADRATIC, SOFTPLUS = range(8)
 _TWO_OVER_SQRT_PI = 1.1283791670955126
@@ -207,8 +207,9 @@ def act_fwd(code, p, q, r, x):
 def act_vec(code, p, q, r, h, d):
     """In place on 1-d arrays of one length: ``h[j] <- sigma(h[j])``, ``d[j] <- sigma'(h[j])``;
     one dispatch, each branch a vectorisable loop; tanh in ``h``'s precision (``tanh_d32`` for
-    float32)."""
+    float32). h and d must not overlap."""
     wide_vectors()
+    disjoint_arrays()
     n = h.size
     if code == TANH:
         for j in range(n):

@@ -42,7 +42,7 @@ import numpy as np
 
 from .activations import act_rows, act_vec
 from .losses import loss_grad
-from .options import EXACT, jit, wide_vectors
+from .options import EXACT, disjoint_arrays, jit, wide_vectors
 
 DENSE, TABLE = 0, 1
 
@@ -329,8 +329,10 @@ def _mm_nn(A, a_sm, a_sk, Bm, C, M, K, N):
     B (K, N) and C (M, N): four rows of C at a time (the last M % 4 rows one by one), rank-4 updates along the contiguous rows, each row
     of B loaded once for the four rows of C. Every element is summed in the same order
     whatever the blocking: ``(a_k b_k + a_k+1 b_k+1) + (a_k+2 b_k+2 + a_k+3 b_k+3)`` per group
-    of four k, the groups in turn, then the last K % 4 terms one by one."""
+    of four k, the groups in turn, then the last K % 4 terms one by one. A, B and C must not
+    overlap (``options.disjoint_arrays``)."""
     wide_vectors()
+    disjoint_arrays()
     K4 = K - K % 4
     M4 = M - M % 4
     for m in range(0, M4, 4):
@@ -455,6 +457,7 @@ def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
     contiguous (nr, N_m) sample-major block at ``nr * lay_off[m]``; ``grad`` is overwritten.
     Every block is a flat slice, rows are slices of it (no ``reshape``, see ``_mm_nt``)."""
     wide_vectors()
+    disjoint_arrays()
     M = net.kind.shape[0]
     n0 = net.widths[0]
     for b in range(nr):
@@ -519,6 +522,7 @@ def dense_loss_grad(net, loss, theta, nr, H, D, G, Yb, grad, scale, HT, DT):
     elements. Batches of at least FM_MIN_BATCH samples go to ``_dense_blas``; smaller ones
     (matrix-vector work) use dot products forward and row-by-row updates backward."""
     wide_vectors()
+    disjoint_arrays()
     if nr >= FM_MIN_BATCH:
         return _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HT, DT, D.reshape(D.size))
     M = net.kind.shape[0]

@@ -89,3 +89,43 @@ def _ol_wide_vectors():
     def impl():  # inlined into the caller, so the attribute lands on the caller's function
         _wide_vectors()
     return impl
+
+
+# --------------------------------------------------------------------------- disjoint arrays
+def disjoint_arrays():
+    """Call first thing in a kernel whose array arguments never overlap in memory (distinct
+    buffers, or disjoint slices of one): the data pointers of its float64/float32 array
+    arguments are marked ``noalias`` (what C's ``restrict`` says).
+
+    Without it, every vectorised loop that stores into one array and loads from others is
+    preceded by run-time overlap checks, one per pair of distinct array slices it touches: a
+    rank-4 update of four rows of C from four rows of B checks sixteen pairs on every entry.
+    On rows of 32 elements that cost as much as the arithmetic (``network._mm_nn``, 8 x 32 x 32:
+    0.50 -> 0.34 us). Caller's contract: no two array arguments share an element that one of
+    them writes; overlapping arguments give wrong results, not an error. A no-op in plain
+    Python (``py_func``)."""
+
+
+def _data_pointers(function):
+    """The LLVM arguments of ``function`` that are array data pointers: Numba passes an array
+    argument as its flattened fields (meminfo, parent, nitems, itemsize, data, shape, strides),
+    named ``arg.<name>.4`` for the data; only float64/float32 pointers are taken."""
+    return [a for a in function.args
+            if a.name.startswith("arg.") and a.name.endswith(".4")
+            and str(a.type) in ("double*", "float*")]
+
+
+@_intrinsic
+def _disjoint_arrays(typingctx):
+    def codegen(context, builder, signature, args):
+        for a in _data_pointers(builder.function):
+            a.add_attribute("noalias")
+        return context.get_dummy_value()
+    return _types.void(), codegen
+
+
+@_overload(disjoint_arrays, inline="always")
+def _ol_disjoint_arrays():
+    def impl():  # inlined into the caller, so the attributes land on the caller's arguments
+        _disjoint_arrays()
+    return impl
