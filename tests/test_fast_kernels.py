@@ -280,3 +280,27 @@ def test_blas_held_to_one_thread_while_kernels_run():
         inside = blas_threads()
     assert inside and all(n == 1 for n in inside)
     assert blas_threads() == before
+
+
+# ------------------------------------------------------------------ options.disjoint_arrays
+def test_disjoint_arrays_marks_data_pointers_noalias():
+    """The intrinsic finds the array data pointers in Numba's flattened calling convention
+    (should a Numba release rename them, the kernels would silently get the overlap checks
+    back): noalias on the float arrays' data, not on the int array's or the scalars."""
+    from langevin_nn.kernels.options import disjoint_arrays
+
+    @numba.njit(cache=False)
+    def axpy(y, x, idx, a):
+        disjoint_arrays()
+        for i in range(y.size):
+            y[i] += a * x[i] + idx[i]
+
+    y = np.zeros(5)
+    axpy(y, np.ones(5), np.arange(5), 2.0)
+    np.testing.assert_array_equal(y, 2.0 + np.arange(5))
+    ir = next(iter(axpy.inspect_llvm().values()))
+    head = next(line for line in ir.splitlines()
+                if line.startswith("define") and "arg.y.4" in line)
+    params = {p.strip().split()[-1].strip('"%'): p for p in head.split("(", 1)[1].split(",")}
+    assert "noalias" in params["arg.y.4"] and "noalias" in params["arg.x.4"]
+    assert "noalias" not in params["arg.idx.4"]
