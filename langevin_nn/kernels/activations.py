@@ -9,7 +9,8 @@ Hot path
 --------
 ``act_vec`` applies one layer's activation to a row of values with the code dispatched
 *once* per row (``act_rows``: a 2-d block, row by row): each code's branch is a plain loop that
-LLVM vectorises (no calls, no branches inside). ``act_fwd`` (one value) is kept for callers that work element by element.
+LLVM vectorises (no calls, no branches inside). ``act_fwd`` (one value) is kept for callers that
+work element by element.
 
 tanh without libm
 -----------------

@@ -254,6 +254,19 @@ def all_dense(net):
 SMALL_MNK = 1 << 17
 
 
+@jit(inline="always")
+def _rows4(X, i, n):
+    """Rows ``i .. i + 3`` (each of length n) of the flat row-major X, as slices."""
+    return (X[i * n:(i + 1) * n], X[(i + 1) * n:(i + 2) * n], X[(i + 2) * n:(i + 3) * n],
+            X[(i + 3) * n:(i + 4) * n])
+
+
+@jit(inline="always")
+def _four(A, o, st):
+    """``A[o], A[o + st], A[o + 2 st], A[o + 3 st]``."""
+    return A[o], A[o + st], A[o + 2 * st], A[o + 3 * st]
+
+
 @jit
 def _mm_nt(A, Bm, C, M, K, N):
     """``C = A @ B^T`` on flat row-major arrays, A (M, K), B (N, K), C (M, N): dot products
@@ -271,10 +284,7 @@ def _mm_nt(A, Bm, C, M, K, N):
         c = C[m * N:(m + 1) * N]
         d = C[(m + 1) * N:(m + 2) * N]
         for n in range(0, N4, 4):
-            b0 = Bm[n * K:(n + 1) * K]
-            b1 = Bm[(n + 1) * K:(n + 2) * K]
-            b2 = Bm[(n + 2) * K:(n + 3) * K]
-            b3 = Bm[(n + 3) * K:(n + 4) * K]
+            b0, b1, b2, b3 = _rows4(Bm, n, K)
             s0 = zero
             s1 = zero
             s2 = zero
@@ -326,8 +336,8 @@ def _mm_nt(A, Bm, C, M, K, N):
 def _mm_nn(A, a_sm, a_sk, Bm, C, M, K, N):
     """``C = A @ B`` on flat arrays, ``A[m, k] = A[m a_sm + k a_sk]`` (``a_sm = K, a_sk = 1``:
     row-major; ``a_sm = 1, a_sk = M``: the transpose of a row-major (K, M)), row-major
-    B (K, N) and C (M, N): four rows of C at a time (the last M % 4 rows one by one), rank-4 updates along the contiguous rows, each row
-    of B loaded once for the four rows of C. Every element is summed in the same order
+    B (K, N) and C (M, N): four rows of C at a time (the last M % 4 rows one by one), rank-4
+    updates along the contiguous rows, each row of B loaded once for the four rows of C. Every element is summed in the same order
     whatever the blocking: ``(a_k b_k + a_k+1 b_k+1) + (a_k+2 b_k+2 + a_k+3 b_k+3)`` per group
     of four k, the groups in turn, then the last K % 4 terms one by one. A, B and C must not
     overlap (``options.disjoint_arrays``)."""
@@ -336,40 +346,19 @@ def _mm_nn(A, a_sm, a_sk, Bm, C, M, K, N):
     K4 = K - K % 4
     M4 = M - M % 4
     for m in range(0, M4, 4):
-        a = m * a_sm
-        e = a + a_sm
-        f = e + a_sm
-        g = f + a_sm
-        c = C[m * N:(m + 1) * N]
-        d = C[(m + 1) * N:(m + 2) * N]
-        u = C[(m + 2) * N:(m + 3) * N]
-        v = C[(m + 3) * N:(m + 4) * N]
+        a, e, f, g = m * a_sm, (m + 1) * a_sm, (m + 2) * a_sm, (m + 3) * a_sm
+        c, d, u, v = _rows4(C, m, N)
         for n in range(N):
             c[n] = 0.0
             d[n] = 0.0
             u[n] = 0.0
             v[n] = 0.0
         for k in range(0, K4, 4):
-            x0 = A[a + k * a_sk]
-            x1 = A[a + (k + 1) * a_sk]
-            x2 = A[a + (k + 2) * a_sk]
-            x3 = A[a + (k + 3) * a_sk]
-            y0 = A[e + k * a_sk]
-            y1 = A[e + (k + 1) * a_sk]
-            y2 = A[e + (k + 2) * a_sk]
-            y3 = A[e + (k + 3) * a_sk]
-            z0 = A[f + k * a_sk]
-            z1 = A[f + (k + 1) * a_sk]
-            z2 = A[f + (k + 2) * a_sk]
-            z3 = A[f + (k + 3) * a_sk]
-            w0 = A[g + k * a_sk]
-            w1 = A[g + (k + 1) * a_sk]
-            w2 = A[g + (k + 2) * a_sk]
-            w3 = A[g + (k + 3) * a_sk]
-            b0 = Bm[k * N:(k + 1) * N]
-            b1 = Bm[(k + 1) * N:(k + 2) * N]
-            b2 = Bm[(k + 2) * N:(k + 3) * N]
-            b3 = Bm[(k + 3) * N:(k + 4) * N]
+            x0, x1, x2, x3 = _four(A, a + k * a_sk, a_sk)
+            y0, y1, y2, y3 = _four(A, e + k * a_sk, a_sk)
+            z0, z1, z2, z3 = _four(A, f + k * a_sk, a_sk)
+            w0, w1, w2, w3 = _four(A, g + k * a_sk, a_sk)
+            b0, b1, b2, b3 = _rows4(Bm, k, N)
             for n in range(N):
                 p0 = b0[n]
                 p1 = b1[n]
@@ -380,10 +369,7 @@ def _mm_nn(A, a_sm, a_sk, Bm, C, M, K, N):
                 u[n] += (z0 * p0 + z1 * p1) + (z2 * p2 + z3 * p3)
                 v[n] += (w0 * p0 + w1 * p1) + (w2 * p2 + w3 * p3)
         for k in range(K4, K):
-            x0 = A[a + k * a_sk]
-            y0 = A[e + k * a_sk]
-            z0 = A[f + k * a_sk]
-            w0 = A[g + k * a_sk]
+            x0, y0, z0, w0 = _four(A, a + k * a_sk, a_sm)   # column k of the four rows
             b0 = Bm[k * N:(k + 1) * N]
             for n in range(N):
                 p0 = b0[n]
@@ -397,14 +383,8 @@ def _mm_nn(A, a_sm, a_sk, Bm, C, M, K, N):
         for n in range(N):
             c[n] = 0.0
         for k in range(0, K4, 4):
-            x0 = A[a + k * a_sk]
-            x1 = A[a + (k + 1) * a_sk]
-            x2 = A[a + (k + 2) * a_sk]
-            x3 = A[a + (k + 3) * a_sk]
-            b0 = Bm[k * N:(k + 1) * N]
-            b1 = Bm[(k + 1) * N:(k + 2) * N]
-            b2 = Bm[(k + 2) * N:(k + 3) * N]
-            b3 = Bm[(k + 3) * N:(k + 4) * N]
+            x0, x1, x2, x3 = _four(A, a + k * a_sk, a_sk)
+            b0, b1, b2, b3 = _rows4(Bm, k, N)
             for n in range(N):
                 c[n] += (x0 * b0[n] + x1 * b1[n]) + (x2 * b2[n] + x3 * b3[n])
         for k in range(K4, K):
