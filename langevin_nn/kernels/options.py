@@ -54,6 +54,28 @@ from numba import types as _types  # noqa: E402
 from numba.extending import intrinsic as _intrinsic  # noqa: E402
 from numba.extending import overload as _overload  # noqa: E402
 
+def _edits_caller(stub):
+    """Decorator: ``edit(function)`` is applied to the LLVM function of every kernel that calls
+    ``stub()`` (an intrinsic that edits ``builder.function``, reached through an overload of the
+    stub with ``inline="always"``, so that it lands on the caller's function and not on a helper
+    of its own). The stub stays a no-op in plain Python."""
+    def register(edit):
+        @_intrinsic
+        def _apply(typingctx):
+            def codegen(context, builder, signature, args):
+                edit(builder.function)
+                return context.get_dummy_value()
+            return _types.void(), codegen
+
+        @_overload(stub, inline="always")
+        def _ol():
+            def impl():
+                _apply()
+            return impl
+        return edit
+    return register
+
+
 #: LLVM function attribute that lets the vectorisers use 512-bit registers in one function.
 _WIDE = '"prefer-vector-width"="512"'
 
@@ -70,25 +92,15 @@ def wide_vectors():
     no-op when the kernel runs as plain Python (``py_func``)."""
 
 
-@_intrinsic
-def _wide_vectors(typingctx):
-    def codegen(context, builder, signature, args):
-        # llvmlite's attribute set only accepts flag attributes: add the key-value one to the
-        # underlying set (it is printed verbatim into the function's attribute group). Should a
-        # later llvmlite refuse, the kernel is simply compiled with LLVM's default width.
-        try:
-            set.add(builder.function.attributes, _WIDE)
-        except Exception:  # pragma: no cover
-            pass
-        return context.get_dummy_value()
-    return _types.void(), codegen
-
-
-@_overload(wide_vectors, inline="always")
-def _ol_wide_vectors():
-    def impl():  # inlined into the caller, so the attribute lands on the caller's function
-        _wide_vectors()
-    return impl
+@_edits_caller(wide_vectors)
+def _wide(function):
+    # llvmlite's attribute set only accepts flag attributes: add the key-value one to the
+    # underlying set (it is printed verbatim into the function's attribute group). Should a
+    # later llvmlite refuse, the kernel is simply compiled with LLVM's default width.
+    try:
+        set.add(function.attributes, _WIDE)
+    except Exception:  # pragma: no cover
+        pass
 
 
 # --------------------------------------------------------------------------- disjoint arrays
@@ -115,17 +127,7 @@ def _data_pointers(function):
             and str(a.type) in ("double*", "float*")]
 
 
-@_intrinsic
-def _disjoint_arrays(typingctx):
-    def codegen(context, builder, signature, args):
-        for a in _data_pointers(builder.function):
-            a.add_attribute("noalias")
-        return context.get_dummy_value()
-    return _types.void(), codegen
-
-
-@_overload(disjoint_arrays, inline="always")
-def _ol_disjoint_arrays():
-    def impl():  # inlined into the caller, so the attributes land on the caller's arguments
-        _disjoint_arrays()
-    return impl
+@_edits_caller(disjoint_arrays)
+def _noalias(function):
+    for a in _data_pointers(function):
+        a.add_attribute("noalias")
