@@ -337,10 +337,10 @@ def _mm_nn(A, a_sm, a_sk, Bm, C, M, K, N):
     """``C = A @ B`` on flat arrays, ``A[m, k] = A[m a_sm + k a_sk]`` (``a_sm = K, a_sk = 1``:
     row-major; ``a_sm = 1, a_sk = M``: the transpose of a row-major (K, M)), row-major
     B (K, N) and C (M, N): four rows of C at a time (the last M % 4 rows one by one), rank-4
-    updates along the contiguous rows, each row of B loaded once for the four rows of C. Every element is summed in the same order
-    whatever the blocking: ``(a_k b_k + a_k+1 b_k+1) + (a_k+2 b_k+2 + a_k+3 b_k+3)`` per group
-    of four k, the groups in turn, then the last K % 4 terms one by one. A, B and C must not
-    overlap (``options.disjoint_arrays``)."""
+    updates along the contiguous rows, each row of B loaded once for the four rows of C. Every
+    element is summed in the same order whatever the blocking: ``(a_k b_k + a_k+1 b_k+1) +
+    (a_k+2 b_k+2 + a_k+3 b_k+3)`` per group of four k, the groups in turn, then the last K % 4
+    terms one by one. A, B and C must not overlap (``options.disjoint_arrays``)."""
     wide_vectors()
     disjoint_arrays()
     K4 = K - K % 4

@@ -72,8 +72,8 @@ words of 512 blocks in one vectorised pass (``_words``) and transforms them in a
 registers (one fused loop spilled on AVX2's 16 vector registers) and the float32 transform runs
 at the float32 width. Integer -> float conversions go through ``i2f`` (AVX2 has no vector
 int64 -> float64 conversion; LLVM scalarised each one). Measured rates are in
-``docs/performance.md`` (0.39e9 float64 Gaussians/s per AVX2 core, 0.5e9 float32; about 0.8e9
-float64 per AVX-512 core).
+``docs/performance.md`` (float64 Gaussians/s per core: 0.39e9 on a Zen 3 core, AVX2; about 0.75e9
+on a Sapphire Rapids and 1.1-1.4e9 on a Zen 5 core, AVX-512).
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
 ``noisy_axpby`` generates 512 blocks at a time into four buffers (16 KB, in L1) and consumes
