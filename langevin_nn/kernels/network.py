@@ -22,8 +22,9 @@ G = dl/dz and H the activations,
 
     forward   Z = H W^T          backward   G_in = G W          weights   dW = G^T H
 
-by register-blocked loops (``_mm_nt``, ``_mm_nn``) up to ``SMALL_MNK`` multiply-adds, and by BLAS
-(Numba's ``np.dot``, held to the calling thread while kernels run) above; the activation of a
+by the small-product kernels of ``products`` (a register-tiled micro-kernel with explicit vectors
+for the two row-update forms) up to ``products.SMALL_MNK`` multiply-adds, and by BLAS (Numba's
+``np.dot``, held to the calling thread while kernels run) above; the activation of a
 layer is one loop over its block (``activations.act_vec``). Smaller batches use
 dot products forward and rank-1/rank-4 row updates on 2-d views backward (vectorised along the
 rows; a 1-d slice per short row costs more to set up than the row's arithmetic). The generic
@@ -43,6 +44,7 @@ import numpy as np
 from .activations import act_rows, act_vec
 from .losses import loss_grad
 from .options import EXACT, disjoint_arrays, jit, wide_vectors
+from .products import _prod_nn, _prod_nt, _prod_tn
 
 DENSE, TABLE = 0, 1
 
@@ -248,194 +250,13 @@ def all_dense(net):
     return True
 
 
-#: Products of at most this many multiply-adds (m n k) are taken by ``_mm_nt`` / ``_mm_nn``
-#: instead of BLAS: below it a BLAS call costs more in packing and dispatch than in arithmetic
-#: (an 8 x 32 x 32 dgemm: 1.3 us by OpenBLAS on an AVX2 core, 0.8-0.9 us by these loops).
-SMALL_MNK = 1 << 17
-
-
-@jit(inline="always")
-def _rows4(X, i, n):
-    """Rows ``i .. i + 3`` (each of length n) of the flat row-major X, as slices."""
-    return (X[i * n:(i + 1) * n], X[(i + 1) * n:(i + 2) * n], X[(i + 2) * n:(i + 3) * n],
-            X[(i + 3) * n:(i + 4) * n])
-
-
-@jit(inline="always")
-def _four(A, o, st):
-    """``A[o], A[o + st], A[o + 2 st], A[o + 3 st]``."""
-    return A[o], A[o + st], A[o + 2 * st], A[o + 3 * st]
-
-
-@jit
-def _mm_nt(A, Bm, C, M, K, N):
-    """``C = A @ B^T`` on flat row-major arrays, A (M, K), B (N, K), C (M, N): dot products
-    along the contiguous k, two rows of A against four rows of B per pass (eight vector
-    accumulators, each row of A and B loaded once per pass). Flat arrays and row slices, not
-    2-d views: Numba's ``reshape`` calls a C helper (about 25 ns), and a step of a small
-    network made a hundred of them."""
-    wide_vectors()
-    zero = C.dtype.type(0.0)
-    M2 = M - M % 2
-    N4 = N - N % 4
-    for m in range(0, M2, 2):
-        a = A[m * K:(m + 1) * K]
-        e = A[(m + 1) * K:(m + 2) * K]
-        c = C[m * N:(m + 1) * N]
-        d = C[(m + 1) * N:(m + 2) * N]
-        for n in range(0, N4, 4):
-            b0, b1, b2, b3 = _rows4(Bm, n, K)
-            s0 = zero
-            s1 = zero
-            s2 = zero
-            s3 = zero
-            t0 = zero
-            t1 = zero
-            t2 = zero
-            t3 = zero
-            for k in range(K):
-                p = a[k]
-                q = e[k]
-                s0 += p * b0[k]
-                s1 += p * b1[k]
-                s2 += p * b2[k]
-                s3 += p * b3[k]
-                t0 += q * b0[k]
-                t1 += q * b1[k]
-                t2 += q * b2[k]
-                t3 += q * b3[k]
-            c[n] = s0
-            c[n + 1] = s1
-            c[n + 2] = s2
-            c[n + 3] = s3
-            d[n] = t0
-            d[n + 1] = t1
-            d[n + 2] = t2
-            d[n + 3] = t3
-        for n in range(N4, N):
-            b0 = Bm[n * K:(n + 1) * K]
-            s0 = zero
-            t0 = zero
-            for k in range(K):
-                s0 += a[k] * b0[k]
-                t0 += e[k] * b0[k]
-            c[n] = s0
-            d[n] = t0
-    for m in range(M2, M):
-        a = A[m * K:(m + 1) * K]
-        c = C[m * N:(m + 1) * N]
-        for n in range(N):
-            b0 = Bm[n * K:(n + 1) * K]
-            s0 = zero
-            for k in range(K):
-                s0 += a[k] * b0[k]
-            c[n] = s0
-
-
-@jit
-def _mm_nn(A, a_sm, a_sk, Bm, C, M, K, N):
-    """``C = A @ B`` on flat arrays, ``A[m, k] = A[m a_sm + k a_sk]`` (``a_sm = K, a_sk = 1``:
-    row-major; ``a_sm = 1, a_sk = M``: the transpose of a row-major (K, M)), row-major
-    B (K, N) and C (M, N): four rows of C at a time (the last M % 4 rows one by one), rank-4
-    updates along the contiguous rows, each row of B loaded once for the four rows of C. Every
-    element is summed in the same order whatever the blocking: ``(a_k b_k + a_k+1 b_k+1) +
-    (a_k+2 b_k+2 + a_k+3 b_k+3)`` per group of four k, the groups in turn, then the last K % 4
-    terms one by one. A, B and C must not overlap (``options.disjoint_arrays``)."""
-    wide_vectors()
-    disjoint_arrays()
-    K4 = K - K % 4
-    M4 = M - M % 4
-    for m in range(0, M4, 4):
-        a, e, f, g = m * a_sm, (m + 1) * a_sm, (m + 2) * a_sm, (m + 3) * a_sm
-        c, d, u, v = _rows4(C, m, N)
-        for n in range(N):
-            c[n] = 0.0
-            d[n] = 0.0
-            u[n] = 0.0
-            v[n] = 0.0
-        for k in range(0, K4, 4):
-            x0, x1, x2, x3 = _four(A, a + k * a_sk, a_sk)
-            y0, y1, y2, y3 = _four(A, e + k * a_sk, a_sk)
-            z0, z1, z2, z3 = _four(A, f + k * a_sk, a_sk)
-            w0, w1, w2, w3 = _four(A, g + k * a_sk, a_sk)
-            b0, b1, b2, b3 = _rows4(Bm, k, N)
-            for n in range(N):
-                p0 = b0[n]
-                p1 = b1[n]
-                p2 = b2[n]
-                p3 = b3[n]
-                c[n] += (x0 * p0 + x1 * p1) + (x2 * p2 + x3 * p3)
-                d[n] += (y0 * p0 + y1 * p1) + (y2 * p2 + y3 * p3)
-                u[n] += (z0 * p0 + z1 * p1) + (z2 * p2 + z3 * p3)
-                v[n] += (w0 * p0 + w1 * p1) + (w2 * p2 + w3 * p3)
-        for k in range(K4, K):
-            x0, y0, z0, w0 = _four(A, a + k * a_sk, a_sm)   # column k of the four rows
-            b0 = Bm[k * N:(k + 1) * N]
-            for n in range(N):
-                p0 = b0[n]
-                c[n] += x0 * p0
-                d[n] += y0 * p0
-                u[n] += z0 * p0
-                v[n] += w0 * p0
-    for m in range(M4, M):
-        a = m * a_sm
-        c = C[m * N:(m + 1) * N]
-        for n in range(N):
-            c[n] = 0.0
-        for k in range(0, K4, 4):
-            x0, x1, x2, x3 = _four(A, a + k * a_sk, a_sk)
-            b0, b1, b2, b3 = _rows4(Bm, k, N)
-            for n in range(N):
-                c[n] += (x0 * b0[n] + x1 * b1[n]) + (x2 * b2[n] + x3 * b3[n])
-        for k in range(K4, K):
-            x0 = A[a + k * a_sk]
-            b0 = Bm[k * N:(k + 1) * N]
-            for n in range(N):
-                c[n] += x0 * b0[n]
-
-
-@jit
-def _prod_nn(A, Bm, C, M, K, N):
-    """``C = A @ B`` on flat row-major arrays, A (M, K), B (K, N), C (M, N): ``_mm_nn`` up to
-    ``SMALL_MNK`` multiply-adds, else BLAS (Numba's ``np.dot``: SciPy's OpenBLAS). BLAS is
-    limited to one thread while kernels run (``ensemble.ReplicaBlocks``), so the product runs
-    whole on the calling thread; OpenBLAS's sums then depend on the shapes alone."""
-    if M * K * N <= SMALL_MNK:
-        _mm_nn(A, K, _I1, Bm, C, M, K, N)
-    else:
-        np.dot(A[:M * K].reshape((M, K)), Bm[:K * N].reshape((K, N)),
-               C[:M * N].reshape((M, N)))
-
-
-@jit
-def _prod_tn(At, Bm, C, M, K, N):
-    """``C = At^T @ B`` on flat row-major arrays, At (K, M), B (K, N), C (M, N): ``_mm_nn`` on
-    the transposed view up to ``SMALL_MNK`` multiply-adds, else BLAS as in ``_prod_nn``."""
-    if M * K * N <= SMALL_MNK:
-        _mm_nn(At, _I1, M, Bm, C, M, K, N)
-    else:
-        np.dot(At[:K * M].reshape((K, M)).T, Bm[:K * N].reshape((K, N)),
-               C[:M * N].reshape((M, N)))
-
-
-@jit
-def _prod_nt(A, Bt, C, M, K, N):
-    """``C = A @ Bt^T`` on flat row-major arrays, A (M, K), Bt (N, K), C (M, N): ``_mm_nt`` up
-    to ``SMALL_MNK`` multiply-adds, else BLAS as in ``_prod_nn``."""
-    if M * K * N <= SMALL_MNK:
-        _mm_nt(A, Bt, C, M, K, N)
-    else:
-        np.dot(A[:M * K].reshape((M, K)), Bt[:N * K].reshape((N, K)).T,
-               C[:M * N].reshape((M, N)))
-
-
 @jit
 def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
     """``dense_loss_grad`` for batches of >= FM_MIN_BATCH samples, by whole-layer products.
 
     HS, DS, GS (flat) hold activations, derivatives and dl/dz layer by layer, each layer a
     contiguous (nr, N_m) sample-major block at ``nr * lay_off[m]``; ``grad`` is overwritten.
-    Every block is a flat slice, rows are slices of it (no ``reshape``, see ``_mm_nt``)."""
+    Every block is a flat slice, rows are slices of it (no ``reshape``, see ``products``)."""
     wide_vectors()
     disjoint_arrays()
     M = net.kind.shape[0]

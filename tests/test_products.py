@@ -1,0 +1,58 @@
+"""The small dense products of the fast path (``langevin_nn.kernels.products``).
+
+Shapes are chosen so that every tile width (4V, 2V, V and 1 lanes; four rows and one) is
+exercised in both precisions, with V the lanes of the host's vector registers."""
+import numpy as np
+import pytest
+
+from langevin_nn.kernels import products
+from langevin_nn.kernels.simd import REGISTER_BYTES
+
+I = np.int64
+
+# (M, K, N): a full 4V tile in float32, every tail width, one row, one column, K = 1
+SHAPES = [(8, 32, 32), (32, 8, 32), (13, 7, 29), (3, 5, 70), (5, 16, 16), (1, 3, 1), (9, 1, 67),
+          (4, 33, 2 * REGISTER_BYTES // 4 + 3)]
+
+
+def _operands(M, K, N, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype))
+
+
+def _nn(A, B, at=False):
+    """``products._mm_nn`` on A (M, K) given row-major (at=False) or as its transpose."""
+    (M, K), N = A.shape, B.shape[1]
+    C = np.full(M * N + 5, 7.0, A.dtype)        # 5 guard elements that must stay untouched
+    if at:
+        products._mm_nn(A.T.copy().ravel(), I(1), I(M), B.ravel(), C, I(M), I(K), I(N))
+    else:
+        products._mm_nn(A.ravel(), I(K), I(1), B.ravel(), C, I(M), I(K), I(N))
+    np.testing.assert_array_equal(C[M * N:], 7.0)
+    return C[:M * N].reshape(M, N)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("M,K,N", SHAPES)
+def test_mm_nn_is_the_product(M, K, N, dtype):
+    """Against the float64 product: each element is one fma chain of K terms, so the error is
+    at most K units of the dtype's rounding of the partial sums' magnitude."""
+    A, B = _operands(M, K, N, dtype)
+    exact = A.astype(np.float64) @ B.astype(np.float64)
+    bound = K * np.finfo(dtype).eps * (np.abs(A).astype(np.float64) @ np.abs(B))
+    assert np.all(np.abs(_nn(A, B) - exact) <= bound)
+    np.testing.assert_array_equal(_nn(A, B, at=True), _nn(A, B))   # strided A: the same sums
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mm_nn_bits_do_not_depend_on_the_tile(dtype):
+    """Every element is summed in the same order in every tile: a column computed alone (the
+    one-lane tile) or a row alone (the one-row tile) has the same bits as in the whole product
+    (4-row tiles of 4V, 2V and V lanes)."""
+    M, K, N = 9, 37, 2 * REGISTER_BYTES // np.dtype(dtype).itemsize + 5
+    A, B = _operands(M, K, N, dtype, seed=1)
+    C = _nn(A, B)
+    for j in (0, N // 2, N - 1):
+        np.testing.assert_array_equal(_nn(A, B[:, j:j + 1].copy())[:, 0], C[:, j])
+    for i in (0, 4, 8):
+        np.testing.assert_array_equal(_nn(A[i:i + 1].copy(), B)[0], C[i])
