@@ -56,3 +56,36 @@ def test_mm_nn_bits_do_not_depend_on_the_tile(dtype):
         np.testing.assert_array_equal(_nn(A, B[:, j:j + 1].copy())[:, 0], C[:, j])
     for i in (0, 4, 8):
         np.testing.assert_array_equal(_nn(A[i:i + 1].copy(), B)[0], C[i])
+
+
+def _nt(A, Bt):
+    """``products._mm_nt``: A (M, K) times the transpose of Bt (N, K)."""
+    (M, K), N = A.shape, Bt.shape[0]
+    C = np.full(M * N + 5, 7.0, A.dtype)
+    products._mm_nt(A.ravel(), Bt.ravel(), C, I(M), I(K), I(N))
+    np.testing.assert_array_equal(C[M * N:], 7.0)
+    return C[:M * N].reshape(M, N)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("M,K,N", SHAPES)
+def test_mm_nt_is_the_product(M, K, N, dtype):
+    """Against the float64 product, within K roundings of the magnitude (a sum of K terms in any
+    order), for full and masked vectors of k, full and edge tiles."""
+    A, B = _operands(M, K, N, dtype)
+    Bt = B.T.copy()
+    exact = A.astype(np.float64) @ B.astype(np.float64)
+    bound = K * np.finfo(dtype).eps * (np.abs(A).astype(np.float64) @ np.abs(B))
+    assert np.all(np.abs(_nt(A, Bt) - exact) <= bound)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mm_nt_bits_do_not_depend_on_the_tile(dtype):
+    """An element inside a 4 x 4 tile and the same element computed alone (the edge path) have
+    the same bits: the lanes and their tree are the same."""
+    M, K, N = 9, 2 * REGISTER_BYTES // np.dtype(dtype).itemsize + 3, 11
+    A, B = _operands(M, K, N, dtype, seed=2)
+    Bt = B.T.copy()
+    C = _nt(A, Bt)
+    for i, j in ((0, 0), (3, 7), (8, 10), (5, 9)):
+        np.testing.assert_array_equal(_nt(A[i:i + 1].copy(), Bt[j:j + 1].copy())[0, 0], C[i, j])

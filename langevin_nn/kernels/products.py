@@ -8,24 +8,32 @@ of a small network made a hundred of them). Up to ``SMALL_MNK`` multiply-adds th
 taken by the loops below, above it by BLAS (Numba's ``np.dot``: SciPy's OpenBLAS, held to the
 calling thread while kernels run, so its sums depend on the shapes alone).
 
-``_mm_nn`` is a register-tiled micro-kernel written with explicit vectors (``simd``): a tile of
-four rows of C by 4V, 2V, V or 1 columns (V: lanes of a vector register) is held in registers
-while k runs over the whole of K, each row of B loaded once per tile and each element of A
-broadcast once. Every element of C is the chain ``fma(a_k, b_k, ...fma(a_0, b_0, 0))`` over k in
-order, whatever the tile, so the result does not depend on the blocking nor on the CPU's vector
-width.
+Both are register-tiled micro-kernels written with explicit vectors (``simd``), their
+accumulators held in registers while k runs over the whole of K:
+
+* ``_mm_nn`` (C = A B, A possibly read through strides): a tile of four rows of C by 4V, 2V, V
+  or 1 columns (V: lanes of a vector register), each row of B loaded once per tile and each
+  element of A broadcast once. Every element of C is the chain ``fma(a_k, b_k, ...fma(a_0, b_0,
+  0))`` over k in order, whatever the tile, so the bits depend neither on the blocking nor on
+  the CPU's vector width.
+* ``_mm_nt`` (C = A B^T): dot products along k, four rows of A against four rows of B, V partial
+  sums per element reduced by a fixed tree (``simd.vsum4``).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .options import disjoint_arrays, jit, wide_vectors
-from .simd import (WIDE, vbcast, vfma, vload, vstore, vwidth, vzeros_1, vzeros_2v, vzeros_4v,
-                   vzeros_v)
+from .simd import (WIDE, vbcast, vfma, vload, vload_part, vstore, vsum1, vsum4, vwidth,
+                   vzeros_1, vzeros_2v, vzeros_4v, vzeros_v)
 
 _I0 = np.int64(0)
 _I1 = np.int64(1)
+_I2 = np.int64(2)
 _I4 = np.int64(4)
+
+#: Rows of A per tile of ``_mm_nt``.
+_NT_ROWS = np.int64(4 if WIDE else 2)
 
 #: Products of at most this many multiply-adds (m n k) are taken by ``_mm_nt`` / ``_mm_nn``
 #: instead of BLAS: below it a BLAS call costs more in packing and dispatch than in arithmetic
@@ -33,76 +41,99 @@ _I4 = np.int64(4)
 SMALL_MNK = 1 << 17
 
 
-@jit(inline="always")
-def _rows4(X, i, n):
-    """Rows ``i .. i + 3`` (each of length n) of the flat row-major X, as slices."""
-    return (X[i * n:(i + 1) * n], X[(i + 1) * n:(i + 2) * n], X[(i + 2) * n:(i + 3) * n],
-            X[(i + 3) * n:(i + 4) * n])
-
-
 @jit
 def _mm_nt(A, Bm, C, M, K, N):
-    """``C = A @ B^T`` on flat row-major arrays, A (M, K), B (N, K), C (M, N): dot products
-    along the contiguous k, two rows of A against four rows of B per pass (eight vector
-    accumulators, each row of A and B loaded once per pass). Flat arrays and row slices, not
-    2-d views: Numba's ``reshape`` calls a C helper (about 25 ns), and a step of a small
-    network made a hundred of them."""
-    wide_vectors()
-    zero = C.dtype.type(0.0)
-    M2 = M - M % 2
+    """``C = A @ B^T`` on flat row-major arrays, A (M, K), B (N, K), C (M, N), by dot products
+    along the contiguous k: tiles of R = ``_NT_ROWS`` rows of A against four rows of B (16
+    accumulators with AVX-512; R = 2 and 8 without, to fit AVX2's 16 registers with the
+    operands), the elements outside the tiles one by one with the same sums. Lane l of an
+    element's accumulator sums the terms k = l (mod V) in order (the last, partial vector of k by
+    masked loads), then ``vsum4``'s tree sums the lanes, so the bits depend on V (the CPU) but
+    not on the tile. The tile is written out here rather than in an inlined helper: through
+    Numba's ``inline="always"`` its accumulators stayed on the stack (0.9 us against 0.3 us at
+    8 x 32 x 32). ``WIDE`` is a global constant: Numba drops the branches it does not take."""
+    z = vzeros_v(C)
+    q = vwidth(z)
+    KQ = K - K % q
+    RB = _NT_ROWS
+    MB = M - M % RB
     N4 = N - N % 4
-    for m in range(0, M2, 2):
-        a = A[m * K:(m + 1) * K]
-        e = A[(m + 1) * K:(m + 2) * K]
-        c = C[m * N:(m + 1) * N]
-        d = C[(m + 1) * N:(m + 2) * N]
+    for m in range(0, MB, RB):
         for n in range(0, N4, 4):
-            b0, b1, b2, b3 = _rows4(Bm, n, K)
-            s0 = zero
-            s1 = zero
-            s2 = zero
-            s3 = zero
-            t0 = zero
-            t1 = zero
-            t2 = zero
-            t3 = zero
-            for k in range(K):
-                p = a[k]
-                q = e[k]
-                s0 += p * b0[k]
-                s1 += p * b1[k]
-                s2 += p * b2[k]
-                s3 += p * b3[k]
-                t0 += q * b0[k]
-                t1 += q * b1[k]
-                t2 += q * b2[k]
-                t3 += q * b3[k]
-            c[n] = s0
-            c[n + 1] = s1
-            c[n + 2] = s2
-            c[n + 3] = s3
-            d[n] = t0
-            d[n + 1] = t1
-            d[n + 2] = t2
-            d[n + 3] = t3
-        for n in range(N4, N):
-            b0 = Bm[n * K:(n + 1) * K]
-            s0 = zero
-            t0 = zero
-            for k in range(K):
-                s0 += a[k] * b0[k]
-                t0 += e[k] * b0[k]
-            c[n] = s0
-            d[n] = t0
-    for m in range(M2, M):
-        a = A[m * K:(m + 1) * K]
-        c = C[m * N:(m + 1) * N]
-        for n in range(N):
-            b0 = Bm[n * K:(n + 1) * K]
-            s0 = zero
-            for k in range(K):
-                s0 += a[k] * b0[k]
-            c[n] = s0
+            a = m * K
+            b = n * K
+            s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = z
+            u0 = u1 = u2 = u3 = v0 = v1 = v2 = v3 = z
+            for k in range(0, KQ, q):
+                p0 = vload(z, Bm, b + k)
+                p1 = vload(z, Bm, b + K + k)
+                p2 = vload(z, Bm, b + 2 * K + k)
+                p3 = vload(z, Bm, b + 3 * K + k)
+                x = vload(z, A, a + k)
+                s0 = vfma(x, p0, s0)
+                s1 = vfma(x, p1, s1)
+                s2 = vfma(x, p2, s2)
+                s3 = vfma(x, p3, s3)
+                x = vload(z, A, a + K + k)
+                t0 = vfma(x, p0, t0)
+                t1 = vfma(x, p1, t1)
+                t2 = vfma(x, p2, t2)
+                t3 = vfma(x, p3, t3)
+                if WIDE:
+                    x = vload(z, A, a + 2 * K + k)
+                    u0 = vfma(x, p0, u0)
+                    u1 = vfma(x, p1, u1)
+                    u2 = vfma(x, p2, u2)
+                    u3 = vfma(x, p3, u3)
+                    x = vload(z, A, a + 3 * K + k)
+                    v0 = vfma(x, p0, v0)
+                    v1 = vfma(x, p1, v1)
+                    v2 = vfma(x, p2, v2)
+                    v3 = vfma(x, p3, v3)
+            if KQ < K:
+                k = KQ
+                left = K - KQ
+                p0 = vload_part(z, Bm, b + k, left)
+                p1 = vload_part(z, Bm, b + K + k, left)
+                p2 = vload_part(z, Bm, b + 2 * K + k, left)
+                p3 = vload_part(z, Bm, b + 3 * K + k, left)
+                x = vload_part(z, A, a + k, left)
+                s0 = vfma(x, p0, s0)
+                s1 = vfma(x, p1, s1)
+                s2 = vfma(x, p2, s2)
+                s3 = vfma(x, p3, s3)
+                x = vload_part(z, A, a + K + k, left)
+                t0 = vfma(x, p0, t0)
+                t1 = vfma(x, p1, t1)
+                t2 = vfma(x, p2, t2)
+                t3 = vfma(x, p3, t3)
+                if WIDE:
+                    x = vload_part(z, A, a + 2 * K + k, left)
+                    u0 = vfma(x, p0, u0)
+                    u1 = vfma(x, p1, u1)
+                    u2 = vfma(x, p2, u2)
+                    u3 = vfma(x, p3, u3)
+                    x = vload_part(z, A, a + 3 * K + k, left)
+                    v0 = vfma(x, p0, v0)
+                    v1 = vfma(x, p1, v1)
+                    v2 = vfma(x, p2, v2)
+                    v3 = vfma(x, p3, v3)
+            c = m * N + n
+            vstore(C, c, vsum4(s0, s1, s2, s3))
+            vstore(C, c + N, vsum4(t0, t1, t2, t3))
+            if WIDE:
+                vstore(C, c + 2 * N, vsum4(u0, u1, u2, u3))
+                vstore(C, c + 3 * N, vsum4(v0, v1, v2, v3))
+    for m in range(M):
+        for n in range(N4 if m < MB else 0, N):
+            a = m * K
+            b = n * K
+            s0 = z
+            for k in range(0, KQ, q):
+                s0 = vfma(vload(z, A, a + k), vload(z, Bm, b + k), s0)
+            if KQ < K:
+                s0 = vfma(vload_part(z, A, a + KQ, K - KQ), vload_part(z, Bm, b + KQ, K - KQ), s0)
+            vstore(C, m * N + n, vsum1(s0))
 
 
 @jit(inline="always")

@@ -8,10 +8,13 @@ made and used through a handful of intrinsics:
 
     vzeros_1/v/2v/4v(arr)  a zero vector of 1, V, 2V or 4V lanes of arr's dtype (V: ``lanes``)
     vload(proto, arr, i)   arr[i : i + q] as a vector of proto's type (q its lanes)
+    vload_part(proto, arr, i, count)   the same, lanes >= count zero (a masked load)
     vbcast(proto, arr, i)  arr[i] in every lane
     vfma(a, b, c)          a * b + c lane by lane, rounded once (``llvm.fma``)
     vstore(arr, i, v)      arr[i : i + q] = v
     vwidth(v)              q, a compile-time constant
+    vsum4(a, b, c, d)      the four lane sums [sum a, sum b, sum c, sum d] as a 4-lane vector
+    vsum1(a)               [sum a], a 1-lane vector, by the same tree
 
 V is the number of lanes of one vector register on the host: 512-bit registers where the CPU has
 AVX-512 (8 float64, 16 float32), else 256-bit. A vector of 2V or 4V lanes is split by LLVM into 2
@@ -19,7 +22,8 @@ or 4 registers, which is how the kernels write a tile of several registers per r
 width. ``WIDE`` tells whether the host has 32 vector registers (AVX-512), enough for a 4 x 4V
 tile and its operands.
 
-No bounds are checked: callers guarantee ``0 <= i`` and ``i + q <= arr.size``. Loads and stores
+No bounds are checked: callers guarantee ``0 <= i`` and ``i + q <= arr.size`` (``i + min(q,
+count) <= arr.size`` for ``vload_part``, which touches no element beyond). Loads and stores
 are unaligned (element alignment). ``vfma`` is fused whatever the fast-math flags, so a sum taken
 as a chain of ``vfma`` is rounded the same way in every tile width, on every CPU.
 """
@@ -113,12 +117,7 @@ def vbcast(typingctx, proto, arr, i):
 
     def codegen(context, builder, sig, args):
         p = _element_pointer(context, builder, sig.args[1], args[1], args[2], sig.args[2])
-        x = builder.load(p)
-        vt = context.get_value_type(proto)
-        i32 = ir.IntType(32)
-        v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(i32, 0))
-        mask = ir.Constant(ir.VectorType(i32, proto.q), [0] * proto.q)
-        return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined), mask)
+        return _splat(builder, context.get_value_type(proto), builder.load(p))
     return proto(proto, arr, i), codegen
 
 
@@ -160,3 +159,90 @@ def vwidth(typingctx, v):
     def codegen(context, builder, sig, args):
         return ir.Constant(ir.IntType(64), v.q)
     return types.int64(v), codegen
+
+
+def _splat(builder, vt, x):
+    """x in every lane of the LLVM vector type vt."""
+    i32 = ir.IntType(32)
+    v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(i32, 0))
+    return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined),
+                                  ir.Constant(ir.VectorType(i32, vt.count), [0] * vt.count))
+
+
+@intrinsic
+def vload_part(typingctx, proto, arr, i, count):
+    """``arr[i : i + min(q, count)]`` in the first lanes of a vector of proto's type, zeros in
+    the others; no element beyond is read (``llvm.masked.load``)."""
+    if not (isinstance(proto, Vec) and _is_float_array(arr) and arr.dtype == proto.dtype
+            and isinstance(count, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        p = _element_pointer(context, builder, sig.args[1], args[1], args[2], sig.args[2])
+        vt = context.get_value_type(proto)
+        i64 = ir.IntType(64)
+        lanes_ = ir.Constant(ir.VectorType(i64, proto.q), list(range(proto.q)))
+        n = _splat(builder, ir.VectorType(i64, proto.q),
+                   context.cast(builder, args[3], sig.args[3], types.int64))
+        mask = builder.icmp_signed("<", lanes_, n)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vt, [vt.as_pointer(), ir.IntType(32), mask.type, vt]),
+            f"llvm.masked.load.v{proto.q}f{proto.dtype.bitwidth}.p0")
+        return builder.call(fn, [builder.bitcast(p, vt.as_pointer()),
+                                 ir.Constant(ir.IntType(32), proto.dtype.bitwidth // 8), mask,
+                                 ir.Constant(vt, [0.0] * proto.q)])
+    return proto(proto, arr, i, count), codegen
+
+
+def _sum4_tree(builder, a, b, c, d, q):
+    """The 4-lane vector of the lane sums of the q-lane vectors a, b, c, d (see ``vsum4``)."""
+    i32 = ir.IntType(32)
+
+    def shuffle(x, y, mask):
+        return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(i32, len(mask)), mask))
+
+    def pairs(x, y):      # lane 2i: x[2i] + x[2i+1], lane 2i+1: y[2i] + y[2i+1]
+        ev = [j + (q if j % 2 else 0) - (j % 2) for j in range(q)]
+        od = [e + 1 for e in ev]
+        return builder.fadd(shuffle(x, y, ev), shuffle(x, y, od))
+
+    u, v = pairs(a, b), pairs(c, d)
+    lo = [4 * i + j + (q - 2 if j >= 2 else 0) for i in range(q // 4) for j in range(4)]
+    hi = [x + 2 for x in lo]
+    t = builder.fadd(shuffle(u, v, lo), shuffle(u, v, hi))  # lanes 4i + j: partial of j
+    w = q
+    while w > 4:
+        w //= 2
+        t = builder.fadd(shuffle(t, t, list(range(w))), shuffle(t, t, list(range(w, 2 * w))))
+    return t
+
+
+@intrinsic
+def vsum4(typingctx, a, b, c, d):
+    """``[sum(a), sum(b), sum(c), sum(d)]``: the lanes of each summed by one fixed tree (pairs of
+    neighbouring lanes, then pairs of those, then halves), the same for the four, so that
+    ``vsum1(a)`` has the bits of ``vsum4(a, b, c, d)[0]``. q >= 4, a power of
+    two."""
+    if not (isinstance(a, Vec) and a == b == c == d and a.q >= 4 and a.q & (a.q - 1) == 0):
+        return None
+    q = a.q
+    out = Vec(a.dtype, 4)
+
+    def codegen(context, builder, sig, args):
+        return _sum4_tree(builder, *args, q)
+    return out(a, b, c, d), codegen
+
+
+@intrinsic
+def vsum1(typingctx, a):
+    """``[sum(a)]`` as a one-lane vector, by the tree of ``vsum4`` (the same bits as its lane
+    for a)."""
+    if not (isinstance(a, Vec) and a.q >= 4 and a.q & (a.q - 1) == 0):
+        return None
+    out = Vec(a.dtype, 1)
+
+    def codegen(context, builder, sig, args):
+        t = _sum4_tree(builder, args[0], args[0], args[0], args[0], a.q)
+        i32 = ir.IntType(32)
+        return builder.shuffle_vector(t, t, ir.Constant(ir.VectorType(i32, 1), [0]))
+    return out(a), codegen
