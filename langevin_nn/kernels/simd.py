@@ -29,6 +29,8 @@ as a chain of ``vfma`` is rounded the same way in every tile width, on every CPU
 """
 from __future__ import annotations
 
+import os
+
 import llvmlite.binding as _llvm
 from llvmlite import ir
 from numba.core import cgutils, types
@@ -36,7 +38,12 @@ from numba.extending import intrinsic, models, register_model
 
 
 def _register_bytes() -> int:
-    """Bytes in one vector register of the host: 64 with AVX-512, else 32."""
+    """Bytes in one vector register of the host: 64 with AVX-512, else 32. The environment
+    variable ``LANGEVIN_NN_SIMD_BYTES=32`` forces the AVX2 tiles on an AVX-512 host (the tests
+    use it, with a Numba cache of their own: Numba's cache key does not see it)."""
+    forced = os.environ.get("LANGEVIN_NN_SIMD_BYTES")
+    if forced in ("32", "64"):
+        return int(forced)
     return 64 if _llvm.get_host_cpu_features().get("avx512f", False) else 32
 
 
