@@ -46,7 +46,8 @@ def _mm_nt(A, Bm, C, M, K, N):
     """``C = A @ B^T`` on flat row-major arrays, A (M, K), B (N, K), C (M, N), by dot products
     along the contiguous k: tiles of R = ``_NT_ROWS`` rows of A against four rows of B (16
     accumulators with AVX-512; R = 2 and 8 without, to fit AVX2's 16 registers with the
-    operands), the elements outside the tiles one by one with the same sums. Lane l of an
+    operands), the last M % R rows by tiles of one row against four, the last N % 4 columns
+    element by element, all with the same sums. Lane l of an
     element's accumulator sums the terms k = l (mod V) in order (the last, partial vector of k by
     masked loads), then ``vsum4``'s tree sums the lanes, so the bits depend on V (the CPU) but
     not on the tile. The tile is written out here rather than in an inlined helper: through
@@ -124,8 +125,27 @@ def _mm_nt(A, Bm, C, M, K, N):
             if WIDE:
                 vstore(C, c + 2 * N, vsum4(u0, u1, u2, u3))
                 vstore(C, c + 3 * N, vsum4(v0, v1, v2, v3))
-    for m in range(M):
-        for n in range(N4 if m < MB else 0, N):
+    for m in range(MB, M):      # the last rows: one row of A against four rows of B
+        a = m * K
+        for n in range(0, N4, 4):
+            b = n * K
+            s0 = s1 = s2 = s3 = z
+            for k in range(0, KQ, q):
+                x = vload(z, A, a + k)
+                s0 = vfma(x, vload(z, Bm, b + k), s0)
+                s1 = vfma(x, vload(z, Bm, b + K + k), s1)
+                s2 = vfma(x, vload(z, Bm, b + 2 * K + k), s2)
+                s3 = vfma(x, vload(z, Bm, b + 3 * K + k), s3)
+            if KQ < K:
+                left = K - KQ
+                x = vload_part(z, A, a + KQ, left)
+                s0 = vfma(x, vload_part(z, Bm, b + KQ, left), s0)
+                s1 = vfma(x, vload_part(z, Bm, b + K + KQ, left), s1)
+                s2 = vfma(x, vload_part(z, Bm, b + 2 * K + KQ, left), s2)
+                s3 = vfma(x, vload_part(z, Bm, b + 3 * K + KQ, left), s3)
+            vstore(C, m * N + n, vsum4(s0, s1, s2, s3))
+    for m in range(M):          # the last N % 4 columns, element by element
+        for n in range(N4, N):
             a = m * K
             b = n * K
             s0 = z
