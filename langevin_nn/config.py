@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 import tomli_w
 
 from .errors import ConfigError
+from .tomlfile import read_toml
 
 __all__ = [
     "ActivationSpec", "NetworkConfig", "Schedule", "DataConfig", "DynamicsConfig",
@@ -344,7 +345,7 @@ def load_config(
         text = None  # dumped after validation, which names the key of a bad value
         base_dir = os.getcwd()
     elif isinstance(source, (str, os.PathLike)):
-        text, raw = _read_toml(os.fspath(source))
+        text, raw = read_toml(os.fspath(source), "config", ConfigError)
         base_dir = os.path.dirname(os.path.abspath(os.fspath(source)))
     else:
         raise ConfigError(f"<source>: expected a TOML file path or a dict, got {type(source).__name__}")
@@ -372,28 +373,6 @@ def load_config(
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"<dict>: not representable as TOML: {exc}") from None
     return dataclasses.replace(cfg, text=text, overrides=tuple(applied))
-
-
-def _read_toml(path: str) -> tuple[str, dict]:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = " ".join(str(exc).split())
-        raise ConfigError(f"{path}: not valid TOML: {msg}") from None
-    return text, raw
 
 
 def _plain(obj: Any, key: str) -> Any:
