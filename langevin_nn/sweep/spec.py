@@ -114,7 +114,7 @@ class Sweep:
 
 
 def _show(v: Any) -> str:
-    from ..config import _show as show
+    from ..config.checks import _show as show
 
     return show(v)
 
@@ -235,7 +235,8 @@ def _flatten_axes(prefix: str, table: Mapping, out: dict, where: str) -> None:
 
 
 def _check_key(where: str, key: str) -> None:
-    from ..config import SCHEMA, _override_target
+    from ..config.keys import SCHEMA
+    from ..config.load import _override_target
 
     path = [p.strip() for p in key.split(".")]
     if len(path) < 2 or not _override_target(path):
@@ -335,7 +336,7 @@ def load_sweep(source, overrides: Sequence[str] = (), *, steps: int | None = Non
 def _build(raw, text, path, label, overrides, steps) -> Sweep:
     from ..config import load_config
 
-    from ..config import SCHEMA
+    from ..config.keys import SCHEMA
 
     for k in raw:
         if k not in TOP_KEYS:
