@@ -77,10 +77,21 @@ def _is_float_array(t) -> bool:
     return isinstance(t, types.Array) and isinstance(t.dtype, types.Float)
 
 
+def _vector_of(v, arr) -> bool:
+    """Typing guard of the memory intrinsics: v a ``Vec`` of arr's float dtype."""
+    return isinstance(v, Vec) and _is_float_array(arr) and arr.dtype == v.dtype
+
+
 def _element_pointer(context, builder, arr_type, arr, index, index_type):
     a = context.make_array(arr_type)(context, builder, arr)
     i = context.cast(builder, index, index_type, types.intp)
     return builder.gep(a.data, [i])
+
+
+def _vector_pointer(context, builder, arr_type, arr, index, index_type, vector_type):
+    """``&arr[index]`` as a pointer to the LLVM vector type ``vector_type``."""
+    p = _element_pointer(context, builder, arr_type, arr, index, index_type)
+    return builder.bitcast(p, vector_type.as_pointer())
 
 
 def _zeros(multiple):
@@ -106,12 +117,12 @@ vzeros_4v = _zeros(4)
 @intrinsic
 def vload(typingctx, proto, arr, i):
     """``arr[i : i + q]`` as a vector of proto's type."""
-    if not (isinstance(proto, Vec) and _is_float_array(arr) and arr.dtype == proto.dtype):
+    if not _vector_of(proto, arr):
         return None
 
     def codegen(context, builder, sig, args):
-        p = _element_pointer(context, builder, sig.args[1], args[1], args[2], sig.args[2])
-        vp = builder.bitcast(p, context.get_value_type(proto).as_pointer())
+        vp = _vector_pointer(context, builder, sig.args[1], args[1], args[2], sig.args[2],
+                             context.get_value_type(proto))
         return builder.load(vp, align=proto.dtype.bitwidth // 8)
     return proto(proto, arr, i), codegen
 
@@ -119,7 +130,7 @@ def vload(typingctx, proto, arr, i):
 @intrinsic
 def vbcast(typingctx, proto, arr, i):
     """``arr[i]`` in every lane of a vector of proto's type."""
-    if not (isinstance(proto, Vec) and _is_float_array(arr) and arr.dtype == proto.dtype):
+    if not _vector_of(proto, arr):
         return None
 
     def codegen(context, builder, sig, args):
@@ -146,12 +157,12 @@ def vfma(typingctx, a, b, c):
 @intrinsic
 def vstore(typingctx, arr, i, v):
     """``arr[i : i + q] = v``."""
-    if not (isinstance(v, Vec) and _is_float_array(arr) and arr.dtype == v.dtype):
+    if not _vector_of(v, arr):
         return None
 
     def codegen(context, builder, sig, args):
-        p = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
-        vp = builder.bitcast(p, args[2].type.as_pointer())
+        vp = _vector_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1],
+                             args[2].type)
         builder.store(args[2], vp, align=v.dtype.bitwidth // 8)
         return context.get_dummy_value()
     return types.void(arr, i, v), codegen
@@ -180,13 +191,12 @@ def _splat(builder, vt, x):
 def vload_part(typingctx, proto, arr, i, count):
     """``arr[i : i + min(q, count)]`` in the first lanes of a vector of proto's type, zeros in
     the others; no element beyond is read (``llvm.masked.load``)."""
-    if not (isinstance(proto, Vec) and _is_float_array(arr) and arr.dtype == proto.dtype
-            and isinstance(count, types.Integer)):
+    if not (_vector_of(proto, arr) and isinstance(count, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
-        p = _element_pointer(context, builder, sig.args[1], args[1], args[2], sig.args[2])
         vt = context.get_value_type(proto)
+        vp = _vector_pointer(context, builder, sig.args[1], args[1], args[2], sig.args[2], vt)
         i64 = ir.IntType(64)
         lanes_ = ir.Constant(ir.VectorType(i64, proto.q), list(range(proto.q)))
         n = _splat(builder, ir.VectorType(i64, proto.q),
@@ -195,9 +205,8 @@ def vload_part(typingctx, proto, arr, i, count):
         fn = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(vt, [vt.as_pointer(), ir.IntType(32), mask.type, vt]),
             f"llvm.masked.load.v{proto.q}f{proto.dtype.bitwidth}.p0")
-        return builder.call(fn, [builder.bitcast(p, vt.as_pointer()),
-                                 ir.Constant(ir.IntType(32), proto.dtype.bitwidth // 8), mask,
-                                 ir.Constant(vt, [0.0] * proto.q)])
+        return builder.call(fn, [vp, ir.Constant(ir.IntType(32), proto.dtype.bitwidth // 8),
+                                 mask, ir.Constant(vt, [0.0] * proto.q)])
     return proto(proto, arr, i, count), codegen
 
 
