@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .options import disjoint_arrays, jit, wide_vectors
+from .options import jit
 from .simd import (WIDE, vbcast, vfma, vload, vload_part, vstore, vsum1, vsum4, vwidth,
                    vzeros_1, vzeros_2v, vzeros_4v, vzeros_v)
 
 _I0 = np.int64(0)
 _I1 = np.int64(1)
-_I2 = np.int64(2)
 _I4 = np.int64(4)
 
 #: Rows of A per tile of ``_mm_nt``.
@@ -47,11 +46,11 @@ def _mm_nt(A, Bm, C, M, K, N):
     along the contiguous k: tiles of R = ``_NT_ROWS`` rows of A against four rows of B (16
     accumulators with AVX-512; R = 2 and 8 without, to fit AVX2's 16 registers with the
     operands), the last M % R rows by tiles of one row against four, the last N % 4 columns
-    element by element, all with the same sums. Lane l of an
-    element's accumulator sums the terms k = l (mod V) in order (the last, partial vector of k by
-    masked loads), then ``vsum4``'s tree sums the lanes, so the bits depend on V (the CPU) but
-    not on the tile. The tile is written out here rather than in an inlined helper: through
-    Numba's ``inline="always"`` its accumulators stayed on the stack (0.9 us against 0.3 us at
+    element by element, all with the same sums. Lane l of an element's accumulator sums the
+    terms k = l (mod V) in order (the last, partial vector of k by masked loads), then
+    ``vsum4``'s tree sums the lanes, so the bits depend on V (the CPU) but not on the tile.
+    The tile is written out here rather than in an inlined helper: through Numba's
+    ``inline="always"`` its accumulators stayed on the stack (0.9 us against 0.3 us at
     8 x 32 x 32). ``WIDE`` is a global constant: Numba drops the branches it does not take."""
     z = vzeros_v(C)
     q = vwidth(z)
