@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -125,7 +126,8 @@ def submit(cfg, outdir: str, *, dry_run: bool = False, warm: bool = True, **opts
 
 def requeue_self(max_requeue: int) -> str | None:
     """Inside a SLURM job, ask SLURM to requeue this job (or array task) unless it has been
-    restarted ``max_requeue`` times already; returns the job id requeued, or None."""
+    restarted ``max_requeue`` times already; returns the job id requeued, or None. Call it only
+    once the run is checkpointed: SIGTERM is ignored from the requeue on."""
     job = os.environ.get("SLURM_JOB_ID")
     if not job or max_requeue <= 0:
         return None
@@ -133,5 +135,9 @@ def requeue_self(max_requeue: int) -> str | None:
         return None
     if os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID"):
         job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+    # SLURM ends the running job with SIGTERM as soon as it requeues it, which can come before
+    # scontrol returns: the caller's checkpoint is written, so from here on SIGTERM is ignored,
+    # lest it cut off the report of the requeue (and claim that nothing was saved)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     r = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
     return job if r.returncode == 0 else None
