@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Mapping, Sequence
 
+from ..config.checks import _is_number, _show
 from ..errors import ConfigError
 from ..tomlfile import read_toml
 
@@ -113,12 +114,6 @@ class Sweep:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _show(v: Any) -> str:
-    from ..config.checks import _show as show
-
-    return show(v)
-
-
 def _toml_inline(v: Any) -> str:
     """A value as inline TOML (what ``--set key=...`` parses back to the same value)."""
     if isinstance(v, bool):
@@ -142,10 +137,6 @@ def _toml_inline(v: Any) -> str:
             parts.append(f"{key} = {_toml_inline(x)}")
         return "{" + ", ".join(parts) + "}"
     raise ConfigError(f"{v!r}: not a TOML value")
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _round(x: float) -> float:
