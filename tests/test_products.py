@@ -20,6 +20,15 @@ def _operands(M, K, N, dtype, seed=0):
     return (rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype))
 
 
+def _assert_within_k_roundings(got, A, B):
+    """``got`` is A B within K units of the dtype's rounding of the magnitude of the partial
+    sums (a sum of K terms, in any order), against the float64 product."""
+    K, dtype = A.shape[1], A.dtype
+    exact = A.astype(np.float64) @ B.astype(np.float64)
+    bound = K * np.finfo(dtype).eps * (np.abs(A).astype(np.float64) @ np.abs(B))
+    assert np.all(np.abs(got - exact) <= bound)
+
+
 def _nn(A, B, at=False):
     """``products._mm_nn`` on A (M, K) given row-major (at=False) or as its transpose."""
     (M, K), N = A.shape, B.shape[1]
@@ -38,9 +47,7 @@ def test_mm_nn_is_the_product(M, K, N, dtype):
     """Against the float64 product: each element is one fma chain of K terms, so the error is
     at most K units of the dtype's rounding of the partial sums' magnitude."""
     A, B = _operands(M, K, N, dtype)
-    exact = A.astype(np.float64) @ B.astype(np.float64)
-    bound = K * np.finfo(dtype).eps * (np.abs(A).astype(np.float64) @ np.abs(B))
-    assert np.all(np.abs(_nn(A, B) - exact) <= bound)
+    _assert_within_k_roundings(_nn(A, B), A, B)
     np.testing.assert_array_equal(_nn(A, B, at=True), _nn(A, B))   # strided A: the same sums
 
 
@@ -73,10 +80,7 @@ def test_mm_nt_is_the_product(M, K, N, dtype):
     """Against the float64 product, within K roundings of the magnitude (a sum of K terms in any
     order), for full and masked vectors of k, full and edge tiles."""
     A, B = _operands(M, K, N, dtype)
-    Bt = B.T.copy()
-    exact = A.astype(np.float64) @ B.astype(np.float64)
-    bound = K * np.finfo(dtype).eps * (np.abs(A).astype(np.float64) @ np.abs(B))
-    assert np.all(np.abs(_nt(A, Bt) - exact) <= bound)
+    _assert_within_k_roundings(_nt(A, B.T.copy()), A, B)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -102,7 +106,7 @@ def test_avx2_tiles_on_any_host(tmp_path):
 
     code = f"""
 import json, numpy as np, sys
-sys.path.insert(0, {os.getcwd()!r})
+sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))!r})
 from tests.test_products import SHAPES, _operands, _nn, _nt
 from langevin_nn.kernels.simd import REGISTER_BYTES, WIDE
 assert REGISTER_BYTES == 32 and not WIDE
@@ -122,7 +126,5 @@ print(json.dumps(out))
         for M, K, N in SHAPES:
             nn, nt = next(narrow)
             A, B = _operands(M, K, N, dtype)
-            exact = A.astype(np.float64) @ B.astype(np.float64)
-            bound = K * np.finfo(dtype).eps * (np.abs(A).astype(np.float64) @ np.abs(B))
             np.testing.assert_array_equal(np.array(nn, dtype), _nn(A, B))
-            assert np.all(np.abs(np.array(nt, dtype) - exact) <= bound)
+            _assert_within_k_roundings(np.array(nt, dtype), A, B)

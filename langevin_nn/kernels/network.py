@@ -22,9 +22,9 @@ G = dl/dz and H the activations,
 
     forward   Z = H W^T          backward   G_in = G W          weights   dW = G^T H
 
-by the small-product kernels of ``products`` (a register-tiled micro-kernel with explicit vectors
-for the two row-update forms) up to ``products.SMALL_MNK`` multiply-adds, and by BLAS (Numba's
-``np.dot``, held to the calling thread while kernels run) above; the activation of a
+by the register-tiled micro-kernels of ``products`` (explicit vectors, ``simd``) up to
+``products.SMALL_MNK`` multiply-adds, and by BLAS (Numba's ``np.dot``, held to the calling thread
+while kernels run) above; the activation of a
 layer is one loop over its block (``activations.act_vec``). Smaller batches use
 dot products forward and rank-1/rank-4 row updates on 2-d views backward (vectorised along the
 rows; a 1-d slice per short row costs more to set up than the row's arithmetic). The generic

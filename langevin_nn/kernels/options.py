@@ -111,11 +111,11 @@ def disjoint_arrays():
 
     Without it, every vectorised loop that stores into one array and loads from others is
     preceded by run-time overlap checks, one per pair of distinct array slices it touches: a
-    rank-4 update of four rows of C from four rows of B checks sixteen pairs on every entry.
-    On rows of 32 elements that cost as much as the arithmetic (the auto-vectorised rank-4
-    loops that preceded ``products._mm_nn``, 8 x 32 x 32: 0.50 -> 0.34 us). Caller's contract: no two array arguments share an element that one of
-    them writes; overlapping arguments give wrong results, not an error. A no-op in plain
-    Python (``py_func``)."""
+    rank-4 update of four rows of C from four rows of B checks sixteen pairs on every entry. On
+    rows of 32 elements that cost as much as the arithmetic (the auto-vectorised rank-4 loops
+    that preceded ``products._mm_nn``, 8 x 32 x 32: 0.50 -> 0.34 us). Caller's contract: no two
+    array arguments share an element that one of them writes; overlapping arguments give wrong
+    results, not an error. A no-op in plain Python (``py_func``)."""
 
 
 def _data_pointers(function):

@@ -90,8 +90,8 @@ def _mm_nt(A, Bm, C, M, K, N):
                     v1 = vfma(x, p1, v1)
                     v2 = vfma(x, p2, v2)
                     v3 = vfma(x, p3, v3)
-            if KQ < K:
-                k = KQ
+            if KQ < K:      # the loop's body again, by masked loads: masked loads on every
+                k = KQ      # vector were 40 % slower, and a helper for the body spilled
                 left = K - KQ
                 p0 = vload_part(z, Bm, b + k, left)
                 p1 = vload_part(z, Bm, b + K + k, left)

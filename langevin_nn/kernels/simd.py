@@ -210,6 +210,11 @@ def vload_part(typingctx, proto, arr, i, count):
     return proto(proto, arr, i, count), codegen
 
 
+def _tree_summable(a) -> bool:
+    """Typing guard of the lane sums: a ``Vec`` of at least 4 lanes, a power of two."""
+    return isinstance(a, Vec) and a.q >= 4 and a.q & (a.q - 1) == 0
+
+
 def _sum4_tree(builder, a, b, c, d, q):
     """The 4-lane vector of the lane sums of the q-lane vectors a, b, c, d (see ``vsum4``)."""
     i32 = ir.IntType(32)
@@ -237,9 +242,8 @@ def _sum4_tree(builder, a, b, c, d, q):
 def vsum4(typingctx, a, b, c, d):
     """``[sum(a), sum(b), sum(c), sum(d)]``: the lanes of each summed by one fixed tree (pairs of
     neighbouring lanes, then pairs of those, then halves), the same for the four, so that
-    ``vsum1(a)`` has the bits of ``vsum4(a, b, c, d)[0]``. q >= 4, a power of
-    two."""
-    if not (isinstance(a, Vec) and a == b == c == d and a.q >= 4 and a.q & (a.q - 1) == 0):
+    ``vsum1(a)`` has the bits of ``vsum4(a, b, c, d)[0]``. q >= 4, a power of two."""
+    if not (_tree_summable(a) and a == b == c == d):
         return None
     q = a.q
     out = Vec(a.dtype, 4)
@@ -253,7 +257,7 @@ def vsum4(typingctx, a, b, c, d):
 def vsum1(typingctx, a):
     """``[sum(a)]`` as a one-lane vector, by the tree of ``vsum4`` (the same bits as its lane
     for a)."""
-    if not (isinstance(a, Vec) and a.q >= 4 and a.q & (a.q - 1) == 0):
+    if not _tree_summable(a):
         return None
     out = Vec(a.dtype, 1)
 
