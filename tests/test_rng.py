@@ -145,11 +145,12 @@ def test_fill_gaussian_float32_and_scale():
 @pytest.mark.parametrize("chunk", [1, 3, 16])
 def test_fill_gaussian_chunk_boundaries(monkeypatch, chunk):
     """fill_gaussian draws _CHUNK blocks per pass (``_fill``; a last partial pass and a
-    partial block): its Python source with small chunks against the twin (the compiled one is
-    tested above)."""
+    partial block, the vector loop and its tail): its source compiled afresh with small chunks
+    (Numba freezes the global at compile time) against the twin."""
     monkeypatch.setattr(philox, "_CHUNK", chunk)
     out = np.empty(75)
-    philox._fill.py_func(U64(8), rng.TEACHER, 0, 0, out, 2.0, np.empty(philox.NOISE_BUF))
+    fill = numba.njit(philox._fill.py_func)
+    fill(U64(8), rng.TEACHER, 0, 0, out, 2.0, np.empty(philox.NOISE_BUF))
     np.testing.assert_allclose(out, 2.0 * rng.gaussians(8, rng.TEACHER, 0, 0, 75), rtol=0,
                                atol=1e-13)
 

@@ -77,7 +77,13 @@ on a Sapphire Rapids and 1.1-1.4e9 on a Zen 5 core, AVX-512).
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
 ``noisy_axpby`` generates 512 blocks at a time into four buffers (16 KB, in L1) and consumes
-them in the update loop, ``y <- a y + b x + scale * xi``.
+them in the update loop, ``y <- a y + b x + scale * xi``. That loop is written with explicit
+vectors (``simd``): V blocks' Gaussians are loaded from the four buffers and interleaved into
+their order in registers (``vload_interleaved4``), so that y and x are read and written in
+order; left to LLVM, the loop de-interleaved y and x and interleaved the result back (36
+shuffles per 32 elements against 8), and the float64 update of (256, 32, 8, 8) went from
+14.3 to 13.8 us a step (float32 9.9 to 9.3 us). Each operation is still rounded once, with no
+fused multiply-add: the bits of the scalar formula (tested).
 
 Tails: since ``u1 >= 2**-32``, ``|g| <= r_max = sqrt(64 log 2) = 6.660``: the radius of a pair
 exceeds 6.66 with probability ``2**-32 = 2.3e-10`` in a true Gaussian pair, and those pairs get
@@ -98,6 +104,7 @@ from numba import types as _types
 from numba.extending import overload as _overload
 
 from .options import EXACT, jit, pjit, wide_vectors
+from .simd import vadd, vload, vload_interleaved4, vmul, vsplat, vstore, vwidth, vzeros_4v
 
 _U = np.uint64
 
@@ -458,12 +465,18 @@ def _fill(seed, stream, replica, step, out, scale, buf):
     nq = n // 4
     q0, q1, q2, q3, w = _quad_views(buf)
     sc = buf.dtype.type(scale)
+    v4 = vzeros_4v(buf)
+    nl = vwidth(v4) // 4
+    sv = vsplat(v4, sc)
     for c0 in range(0, nq, _CHUNK):
         m = min(_CHUNK, nq - c0)
         _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3, w)
         # slices: bare range indices (an offset index defeats vectorisation, see network.py)
         o = out[4 * c0:4 * (c0 + m)]
-        for k in range(m):
+        nv = m - m % nl
+        for k in range(0, nv, nl):
+            vstore(o, 4 * k, vmul(sv, vload_interleaved4(v4, q0, q1, q2, q3, k)))
+        for k in range(nv, m):
             o[4 * k] = sc * q0[k]
             o[4 * k + 1] = sc * q1[k]
             o[4 * k + 2] = sc * q2[k]
@@ -517,7 +530,7 @@ def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
     in that precision.
 
     Blocks are drawn ``_CHUNK`` at a time into four buffers (``_quads``, vectorised over
-    counters), then the update loop reads them interleaved (see ``fill_gaussian``)."""
+    counters), then the update loop interleaves them in registers (module docstring)."""
     wide_vectors()
     if buf.size < NOISE_BUF:
         raise ValueError("noisy_axpby: scratch buffer smaller than NOISE_BUF")
@@ -532,12 +545,23 @@ def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
     ssq = 0.0
     nq = n // 4
     q0, q1, q2, q3, w = _quad_views(buf)
+    v4 = vzeros_4v(y)           # 4V lanes: V blocks, whose Gaussians are 4V elements of y
+    nl = vwidth(v4) // 4
+    av = vsplat(v4, a)
+    bv = vsplat(v4, b)
+    sv = vsplat(v4, scale)
     for c0 in range(0, nq, _CHUNK):
         m = min(_CHUNK, nq - c0)
         _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3, w)
         ys = y[4 * c0:4 * (c0 + m)]
         xs = x[4 * c0:4 * (c0 + m)]
-        for k in range(m):
+        # the Gaussians interleaved into their order in registers (y and x are read in order)
+        nv = m - m % nl
+        for k in range(0, nv, nl):
+            g = vload_interleaved4(v4, q0, q1, q2, q3, k)
+            yv = vmul(av, vload(v4, ys, 4 * k))
+            vstore(ys, 4 * k, vadd(vadd(yv, vmul(bv, vload(v4, xs, 4 * k))), vmul(sv, g)))
+        for k in range(nv, m):
             ys[4 * k] = (a * ys[4 * k] + b * xs[4 * k]) + scale * q0[k]
             ys[4 * k + 1] = (a * ys[4 * k + 1] + b * xs[4 * k + 1]) + scale * q1[k]
             ys[4 * k + 2] = (a * ys[4 * k + 2] + b * xs[4 * k + 2]) + scale * q2[k]

@@ -1,4 +1,5 @@
-"""Explicit SIMD vectors for the product kernels (``products``).
+"""Explicit SIMD vectors for the product kernels (``products``), the small-batch backward
+(``network.dense_loss_grad``) and the noise loops (``philox``).
 
 Numba has no vector type, and LLVM's vectoriser keeps the accumulators of a small matrix product
 in memory (one load and one store of C per rank update) or needs a horizontal sum per element.
@@ -11,10 +12,13 @@ made and used through a handful of intrinsics:
     vload_part(proto, arr, i, count)   the same, lanes >= count zero (a masked load)
     vbcast(proto, arr, i)  arr[i] in every lane
     vfma(a, b, c)          a * b + c lane by lane, rounded once (``llvm.fma``)
-    vstore(arr, i, v)      arr[i : i + q] = v
+    vstore(arr, i, v)      arr[i : i + q] = v (rounded to arr's dtype)
     vwidth(v)              q, a compile-time constant
     vsum4(a, b, c, d)      the four lane sums [sum a, sum b, sum c, sum d] as a 4-lane vector
     vsum1(a)               [sum a], a 1-lane vector, by the same tree
+    vadd(a, b), vmul(a, b) a + b, a * b lane by lane (IEEE, no fast-math flags)
+    vsplat(proto, x)       the scalar x in every lane
+    vload_interleaved4(proto, a, b, c, d, k)   [a[k], b[k], c[k], d[k], a[k + 1], ...]
 
 V is the number of lanes of one vector register on the host: 512-bit registers where the CPU has
 AVX-512 (8 float64, 16 float32), else 256-bit. A vector of 2V or 4V lanes is split by LLVM into 2
@@ -156,14 +160,20 @@ def vfma(typingctx, a, b, c):
 
 @intrinsic
 def vstore(typingctx, arr, i, v):
-    """``arr[i : i + q] = v``."""
-    if not _vector_of(v, arr):
+    """``arr[i : i + q] = v``; a vector of another float type is rounded to arr's lane by lane
+    first (as the scalar assignment would)."""
+    if not (isinstance(v, Vec) and _is_float_array(arr)):
         return None
 
     def codegen(context, builder, sig, args):
+        x = args[2]
+        if arr.dtype != v.dtype:
+            et = ir.VectorType(context.get_value_type(arr.dtype), v.q)
+            grow = arr.dtype.bitwidth > v.dtype.bitwidth
+            x = builder.fpext(x, et) if grow else builder.fptrunc(x, et)
         vp = _vector_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1],
-                             args[2].type)
-        builder.store(args[2], vp, align=v.dtype.bitwidth // 8)
+                             x.type)
+        builder.store(x, vp, align=arr.dtype.bitwidth // 8)
         return context.get_dummy_value()
     return types.void(arr, i, v), codegen
 
@@ -266,3 +276,63 @@ def vsum1(typingctx, a):
         i32 = ir.IntType(32)
         return builder.shuffle_vector(t, t, ir.Constant(ir.VectorType(i32, 1), [0]))
     return out(a), codegen
+
+
+def _lanewise(op):
+    """Intrinsic ``f(a, b)``: the IEEE operation ``op`` (an IRBuilder method) lane by lane,
+    rounded once per lane and without fast-math flags (the bits of the scalar operation)."""
+    @intrinsic
+    def f(typingctx, a, b):
+        if not (isinstance(a, Vec) and a == b):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return getattr(builder, op)(*args)
+        return a(a, b), codegen
+    return f
+
+
+vadd = _lanewise("fadd")
+vmul = _lanewise("fmul")
+
+
+@intrinsic
+def vsplat(typingctx, proto, x):
+    """The scalar x (converted to proto's element type) in every lane of a vector of proto's
+    type."""
+    if not (isinstance(proto, Vec) and isinstance(x, (types.Float, types.Integer))):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = context.cast(builder, args[1], sig.args[1], proto.dtype)
+        return _splat(builder, context.get_value_type(proto), v)
+    return proto(proto, x), codegen
+
+
+@intrinsic
+def vload_interleaved4(typingctx, proto, a, b, c, d, k):
+    """``[a[k], b[k], c[k], d[k], a[k + 1], b[k + 1], ...]``: ``q / 4`` elements from each of
+    four arrays, interleaved, as one vector of proto's type (q lanes, a multiple of 4): four
+    loads and a fixed tree of shuffles (pairs of arrays lane by lane, then pairs of pairs)."""
+    if not (all(_vector_of(proto, x) for x in (a, b, c, d)) and proto.q % 4 == 0):
+        return None
+    n = proto.q // 4
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        part = ir.VectorType(context.get_value_type(proto.dtype), n)
+        loads = [builder.load(_vector_pointer(context, builder, sig.args[j], args[j], args[5],
+                                              sig.args[5], part),
+                              align=proto.dtype.bitwidth // 8)
+                 for j in range(1, 5)]
+
+        def shuffle(x, y, mask):
+            return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(i32, len(mask)), mask))
+
+        # x0 y0 x1 y1 ... from two n-lane vectors, then the pairs of ab and cd alternately
+        zip1 = [i // 2 + (n if i % 2 else 0) for i in range(2 * n)]
+        ab = shuffle(loads[0], loads[1], zip1)
+        cd = shuffle(loads[2], loads[3], zip1)
+        zip2 = [2 * (i // 4) + i % 2 + (2 * n if i % 4 >= 2 else 0) for i in range(4 * n)]
+        return shuffle(ab, cd, zip2)
+    return proto(proto, a, b, c, d, k), codegen
