@@ -151,6 +151,7 @@ def _layout(widths, act_name="tanh", bias=True, out_act="identity"):
     ([4, 9, 3], "relu", False, "cross_entropy"),
     ([6, 8, 8, 8, 1], "softplus", True, "hinge"),
     ([3, 5, 4], "quadratic", True, "kl"),
+    ([20, 33, 17, 3], "tanh", True, "mse"),    # rows of several vectors and a tail, float32 too
 ])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_dense_fast_path_equals_generic(B, widths, act_name, bias, loss, dtype):
@@ -199,6 +200,11 @@ def test_noisy_axpby_matches_twin(n):
     ref = 0.9 * y0 + 0.01 * x + 0.3 * rng.gaussians(99, rng.NOISE, 5, 12, n)
     np.testing.assert_allclose(y, ref, rtol=0, atol=1e-14)
     assert ssq == pytest.approx(np.sum(ref * ref), rel=1e-13)
+    # the update is (a y + b x) + scale g with each operation rounded once, in the vector loop
+    # and in its tail alike: the same bits as NumPy's arithmetic on the same Gaussians
+    g = np.empty(n)
+    philox.fill_noise(np.uint64(99), rng.NOISE, 5, 12, g, 1.0, buf)
+    np.testing.assert_array_equal(y, (0.9 * y0 + 0.01 * x) + 0.3 * g)
     y = y0.copy()                                           # scale 0: no noise at all
     philox.noisy_axpby(np.uint64(99), rng.NOISE, 5, 12, y, 0.9, x, 0.01, 0.0, buf)
     np.testing.assert_allclose(y, 0.9 * y0 + 0.01 * x, rtol=0, atol=1e-15)

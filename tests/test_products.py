@@ -1,11 +1,13 @@
-"""The small dense products of the fast path (``langevin_nn.kernels.products``).
+"""The small dense products of the fast path (``langevin_nn.kernels.products``) and the vector
+intrinsics they and the noise loops are made of (``langevin_nn.kernels.simd``).
 
 Shapes are chosen so that every tile width (4V, 2V, V and 1 lanes; four rows and one) is
 exercised in both precisions, with V the lanes of the host's vector registers."""
+import numba
 import numpy as np
 import pytest
 
-from langevin_nn.kernels import products
+from langevin_nn.kernels import products, simd
 from langevin_nn.kernels.simd import REGISTER_BYTES
 
 I = np.int64
@@ -115,6 +117,8 @@ for dtype in (np.float64, np.float32):
     for M, K, N in SHAPES:
         A, B = _operands(M, K, N, dtype)
         out.append([_nn(A, B).tolist(), _nt(A, B.T.copy()).tolist()])
+from tests.test_products import _interleave_axpby, _interleave_operands
+out.append(_interleave_axpby(*_interleave_operands())[0].tolist())
 print(json.dumps(out))
 """
     env = dict(os.environ, LANGEVIN_NN_SIMD_BYTES="32", NUMBA_CACHE_DIR=str(tmp_path))
@@ -128,3 +132,67 @@ print(json.dumps(out))
             A, B = _operands(M, K, N, dtype)
             np.testing.assert_array_equal(np.array(nn, dtype), _nn(A, B))
             _assert_within_k_roundings(np.array(nt, dtype), A, B)
+    # 4 x 4 lanes instead of 4 x 8: the same elements (those of whole vectors on both), same bits
+    wide = _interleave_axpby(*_interleave_operands())[0]
+    m = 4 * (37 - 37 % simd.lanes(numba.float64))
+    np.testing.assert_array_equal(np.array(next(narrow))[:m], wide[:m])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_in,n_out,nr", [(16, 16, 1), (33, 17, 3), (5, 3, 2), (64, 9, 1)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_mv_rows_is_the_product(n_in, n_out, nr, bias, dtype):
+    """``_mv_rows`` (the forward of the small-batch path): rows of H times W^T plus the bias,
+    in place in the sample-major 2-d buffer, nothing else written."""
+    rng = np.random.default_rng(n_in + n_out)
+    W = rng.standard_normal((n_out, n_in)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    wo = 3
+    theta = np.concatenate([np.zeros(wo), W.ravel(), b]).astype(dtype)
+    L = 2 + n_in + n_out + 4
+    H = rng.standard_normal((nr + 2, L)).astype(dtype)
+    H0 = H.copy()
+    bo = wo + n_in * n_out if bias else -1
+    products._mv_rows(theta, I(wo), I(bo), I(n_in), I(n_out), H, I(2), I(2 + n_in), I(nr))
+    X = H0[:nr, 2:2 + n_in]
+    got = H[:nr, 2 + n_in:2 + n_in + n_out] - (b if bias else 0)
+    _assert_within_k_roundings(got, X, W.T.copy())
+    keep = np.ones_like(H, bool)
+    keep[:nr, 2 + n_in:2 + n_in + n_out] = False
+    np.testing.assert_array_equal(H[keep], H0[keep])
+
+
+@numba.njit
+def _interleave_axpby(a, b, c, d, y, x, s):
+    """``out = y * s + x`` on the interleaved ``[a[k], b[k], c[k], d[k], ...]`` through the
+    vector intrinsics (whole vectors only), stored into float32 ``out`` too."""
+    v4 = simd.vzeros_4v(y)
+    nl = simd.vwidth(v4) // 4
+    sv = simd.vsplat(v4, s)
+    out = np.zeros(y.size)
+    out32 = np.zeros(y.size, np.float32)
+    for k in range(0, a.size - a.size % nl, nl):
+        g = simd.vload_interleaved4(v4, a, b, c, d, k)
+        r = simd.vadd(simd.vmul(simd.vload(v4, y, 4 * k), sv), simd.vload(v4, x, 4 * k))
+        simd.vstore(out, 4 * k, simd.vadd(r, g))
+        simd.vstore(out32, 4 * k, simd.vadd(r, g))
+    return out, out32, nl
+
+
+def _interleave_operands(n=37):
+    rng = np.random.default_rng(3)
+    a, b, c, d = (rng.standard_normal(n) for _ in range(4))
+    return a, b, c, d, rng.standard_normal(4 * n), rng.standard_normal(4 * n), 0.3
+
+
+def test_interleaved_loads_and_lanewise_arithmetic():
+    a, b, c, d, y, x, s = _interleave_operands()
+    n = a.size
+    out, out32, nl = _interleave_axpby(a, b, c, d, y, x, s)
+    assert nl == simd.lanes(numba.float64)                 # V blocks: 4V lanes
+    m = 4 * (n - n % nl)
+    g = np.stack([a, b, c, d], axis=1).ravel()              # the order of the Gaussians
+    ref = (y * s + x) + g                                   # each operation rounded once
+    np.testing.assert_array_equal(out[:m], ref[:m])
+    np.testing.assert_array_equal(out32[:m], ref[:m].astype(np.float32))
+    np.testing.assert_array_equal(out[m:], 0.0)
