@@ -6,7 +6,6 @@ Parses, calls ``langevin_nn.sft``, prints; no physics here. Register with
 """
 from __future__ import annotations
 
-import os
 import tomllib
 
 import click

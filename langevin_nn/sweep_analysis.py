@@ -391,7 +391,7 @@ def write_report(sweep_dir, outdir=None, *, quantities: Sequence[str] | None = N
     md = [f"# Sweep `{idx.name}`", "",
           f"{len(idx.points)} points over {', '.join(idx.keys)}; "
           + ", ".join(f"{v} {k}" for k, v in idx.counts().items()) + ".",
-          f"Tables: `table.csv` (one row per point, value and error of every scalar of `analyze`)"
+          "Tables: `table.csv` (one row per point, value and error of every scalar of `analyze`)"
           + (", `table_seed_mean.csv` (means over seeds)" if shown is not table else "") + ".", ""]
     xkey = _x_key(shown.keys, shown)
     if figures and xkey is not None:

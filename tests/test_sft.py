@@ -12,7 +12,6 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from scipy.linalg import solve_discrete_lyapunov
 
 from helpers import run_memory
 from langevin_nn import sft

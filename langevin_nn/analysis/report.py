@@ -293,7 +293,7 @@ def _width_section(ens, rep: _Report, plots, info) -> None:
     rep.fig("field_C.png", lambda p: plots.matrix(p, fc.C.value[:, :, 0], fc.labels,
                                                   title="C_z(m, m', dy = 0)", symmetric=True))
     rep.fig("structure_factor.png", lambda p: plots.structure_factor(p, k, Sk.value, Sk.error, fc.labels))
-    lines = [f"Field two-point function of z averaged over the width (`field_C.png`), "
+    lines = ["Field two-point function of z averaged over the width (`field_C.png`), "
              "structure factor S(m, k) (`structure_factor.png`)."]
     if has(ens, "snapshots"):
         try:

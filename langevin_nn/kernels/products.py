@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .options import jit
-from .simd import (WIDE, vadd, vbcast, vfma, vload, vload_part, vmul, vstore, vsum1, vsum4,
+from .simd import (WIDE, vadd, vbcast, vfma, vload, vload_part, vstore, vsum1, vsum4,
                    vwidth, vzeros_1, vzeros_2v, vzeros_4v, vzeros_v)
 
 _I0 = np.int64(0)
