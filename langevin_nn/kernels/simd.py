@@ -19,6 +19,7 @@ made and used through a handful of intrinsics:
     vadd(a, b), vmul(a, b) a + b, a * b lane by lane (IEEE, no fast-math flags)
     vsplat(proto, x)       the scalar x in every lane
     vload_interleaved4(proto, a, b, c, d, k)   [a[k], b[k], c[k], d[k], a[k + 1], ...]
+    vfirst(v)              lane 0 of v as a scalar
 
 V is the number of lanes of one vector register on the host: 512-bit registers where the CPU has
 AVX-512 (8 float64, 16 float32), else 256-bit. A vector of 2V or 4V lanes is split by LLVM into 2
@@ -336,3 +337,14 @@ def vload_interleaved4(typingctx, proto, a, b, c, d, k):
         zip2 = [2 * (i // 4) + i % 2 + (2 * n if i % 4 >= 2 else 0) for i in range(4 * n)]
         return shuffle(ab, cd, zip2)
     return proto(proto, a, b, c, d, k), codegen
+
+
+@intrinsic
+def vfirst(typingctx, v):
+    """Lane 0 of v, as a scalar (of a one-lane ``vsum1`` above all)."""
+    if not isinstance(v, Vec):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.extract_element(args[0], ir.Constant(ir.IntType(32), 0))
+    return v.dtype(v), codegen
