@@ -4,7 +4,6 @@ reference, the paper's printed coefficients failing, pending entries across chun
 and the thermal part of kin_W."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

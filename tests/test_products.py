@@ -164,8 +164,9 @@ def test_mv_rows_is_the_product(n_in, n_out, nr, bias, dtype):
 
 @numba.njit
 def _interleave_axpby(a, b, c, d, y, x, s):
-    """``out = y * s + x`` on the interleaved ``[a[k], b[k], c[k], d[k], ...]`` through the
-    vector intrinsics (whole vectors only), stored into float32 ``out`` too."""
+    """``out = (y s + x) + g``, g the interleaved ``[a[k], b[k], c[k], d[k], a[k + 1], ...]``,
+    through the vector intrinsics (whole vectors only; the rest stays 0), and the same rounded
+    to float32 by the store (``out32``)."""
     v4 = simd.vzeros_4v(y)
     nl = simd.vwidth(v4) // 4
     sv = simd.vsplat(v4, s)

@@ -29,10 +29,11 @@ layer is one loop over its block (``activations.act_vec``). Smaller batches (mat
 work) go sample row by sample row on the 2-d buffers, in explicit vectors: the forward by
 ``products._mv_rows`` (dot products, four rows of W at a time), the backward in the body of
 ``dense_loss_grad`` (``dW`` by rows of vectors, ``G_in`` by two fma chains per vector of
-columns; as a separate call each, they were slower than the loops before them, inlined twice as
-fast). The generic ``forward`` (``_mv_rows``) and ``backward`` (records, BBD entries, table
-links) use ``gemm_nn``, a micro-kernel of rank-4 updates (``C[m, :] (+)= sum_k A[m, k] B[k, :]``
-with four scalars of A in registers per pass over a row of C).
+columns; as separate functions they were no faster than the loops before them, written in the
+body the network of (256, 16, 8, 1) takes 1.9 us a step against 2.6). The generic ``forward``
+uses ``_mv_rows`` too; the generic ``backward`` (records, BBD entries, table links) uses
+``gemm_nn``, a micro-kernel of rank-4 updates (``C[m, :] (+)= sum_k A[m, k] B[k, :]`` with four
+scalars of A in registers per pass over a row of C).
 
 Every sum is taken in an order fixed by the shapes alone (never by the thread or the replica), so
 results are bitwise reproducible; they differ from the NumPy reference by round-off only.
