@@ -298,3 +298,31 @@ def test_disjoint_arrays_marks_data_pointers_noalias():
     params = {p.strip().split()[-1].strip('"%'): p for p in head.split("(", 1)[1].split(",")}
     assert "noalias" in params["arg.y.4"] and "noalias" in params["arg.x.4"]
     assert "noalias" not in params["arg.idx.4"]
+
+
+# ------------------------------------------------------------------ record cadences
+def _observes(t, every, snap, z, bbd, pending):
+    """Whether ``ensemble._observe`` has anything to do at step t (its conditions, written out)."""
+    return (t % every == 0 or (snap > 0 and t % snap == 0) or (z > 0 and t % z == 0)
+            or (bbd > 0 and (pending or t % bbd == 0)))
+
+
+@pytest.mark.parametrize("bbd_on", [None, True])
+def test_next_due_is_the_first_step_observe_acts_on(bbd_on):
+    """``replica_chunk`` runs the steps before ``_next_due`` without looking at the records:
+    the first step at or after t with a record, snapshot, probe-z or BBD entry (or a pending
+    BBD entry, completed at once), for every combination of cadences, with BBD compiled in or
+    left out (then the BBD cadence is not looked at)."""
+    from langevin_nn.kernels import ensemble as ens
+
+    a = np.zeros(1)
+    for every, snap, z, bbd in [(1, 0, 0, 0), (3, 0, 0, 0), (5, 6, 0, 0), (4, 0, 6, 0),
+                                (7, 3, 5, 0), (100, 0, 0, 3), (6, 4, 0, 9), (1000, 7, 11, 13)]:
+        rec = ens.Rec(every, a, a, a, a, a, a, a, a, snap, a, z, a, bbd, a, a, a, a)
+        for pending in (False, True):
+            st = ens.State(a, a, a, a, a, a, a, np.array([pending]), a, a, a, a, a, a)
+            b = bbd if bbd_on else 0
+            for t in range(0, 60):
+                want = next(u for u in range(t, t + 1001)
+                            if _observes(u, every, snap, z, b, pending and b > 0))
+                assert ens._next_due(st, rec, bbd_on, 0, t) == want, (every, snap, z, bbd, t)

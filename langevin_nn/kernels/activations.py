@@ -46,7 +46,7 @@ import numpy as np
 from numba import types as _types
 from numba.extending import overload as _overload
 
-from .options import EXACT, disjoint_arrays, jit, wide_vectors
+from .options import EXACT, NOREF, disjoint_arrays, jit, wide_vectors
 
 IDENTITY, TANH, SIGMOID, ERF, RELU, LINEAR, QUADRATIC, SOFTPLUS = range(8)
 _TWO_OVER_SQRT_PI = 1.1283791670955126
@@ -204,7 +204,7 @@ def act_fwd(code, p, q, r, x):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x))), s
 
 
-@jit
+@jit(**NOREF)
 def act_vec(code, p, q, r, h, d):
     """In place on 1-d arrays of one length: ``h[j] <- sigma(h[j])``, ``d[j] <- sigma'(h[j])``;
     one dispatch, each branch a vectorisable loop; tanh in ``h``'s precision (``tanh_d32`` for
@@ -242,7 +242,7 @@ def act_vec(code, p, q, r, h, d):
             d[j] = dv
 
 
-@jit
+@jit(**NOREF)
 def act_rows(code, p, q, r, H, D, r0, r1, c0, c1):
     """In place on a 2-d block: ``H[i, j] <- sigma(H[i, j])``, ``D[i, j] <- sigma'(H[i, j])``
     for rows ``r0 <= i < r1`` and columns ``c0 <= j < c1``: ``act_vec`` on each row's slice

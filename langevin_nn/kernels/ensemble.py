@@ -31,7 +31,7 @@ from . import bbd as _bbd
 from .data import teacher_fill
 from .losses import loss_grad
 from .network import all_dense, backward, dense_loss_grad, forward
-from .options import I0, jit, pjit, wide_vectors
+from .options import I0, NOREF, jit, pjit, wide_vectors
 from .philox import NOISE_BUF, fill_gaussian, fill_indices, fill_noise, noisy_axpby
 
 OVERDAMPED, UNDERDAMPED, HEAVY_BALL = 0, 1, 2
@@ -153,18 +153,28 @@ def _probe_z(net, theta, Xp, H, D, Zs, out):
 
 
 @jit(inline="always")
-def _due(st, rec, bbd_on, r, step):
-    """Whether ``_observe`` has anything to do at ``step`` (exactly its conditions). Most steps
-    record nothing, and a call of ``_observe`` passes every array of the run (some 400 machine
-    words: 2-4 us a step, more than the whole step of a small network)."""
-    if bbd_on is not None and rec.bbd_every > 0 and (st.bbd_pending[r]
-                                                     or step % rec.bbd_every == 0):
-        return True
-    if step % rec.every == 0:
-        return True
-    if rec.snap_every > 0 and step % rec.snap_every == 0:
-        return True
-    return rec.z_every > 0 and step % rec.z_every == 0
+def _next_multiple(t, every):
+    """The first multiple of ``every`` (> 0) at or after step t (>= 0)."""
+    return (t + every - 1) // every * every
+
+
+@jit
+def _next_due(st, rec, bbd_on, r, t):
+    """The first step at or after t at which ``_observe`` has anything to do (exactly its
+    conditions: a record, snapshot, probe-z or BBD cadence, or a pending BBD entry, which is
+    completed at the next step). ``replica_chunk`` runs the steps up to it without a look at the
+    records: most steps record nothing, and a call of ``_observe`` passes every array of the run
+    (some 400 machine words: 2-4 us a step, more than the whole step of a small network)."""
+    if bbd_on is not None and rec.bbd_every > 0 and st.bbd_pending[r]:
+        return t
+    nxt = _next_multiple(t, rec.every)
+    if rec.snap_every > 0:
+        nxt = min(nxt, _next_multiple(t, rec.snap_every))
+    if rec.z_every > 0:
+        nxt = min(nxt, _next_multiple(t, rec.z_every))
+    if bbd_on is not None and rec.bbd_every > 0:
+        nxt = min(nxt, _next_multiple(t, rec.bbd_every))
+    return nxt
 
 
 @jit
@@ -369,14 +379,15 @@ def _bbd_end(net, tnet, bd, dyn, st, rec, r, s0, step, theta, H, D, Yb, idx, Xb,
     _bbd.totals(net, full, _bbd.KIN_Z, st.bbd_scal[r, 1], rec.bbd_tot_p[r, row])
 
 
-@jit(inline="always")
+@jit(**NOREF)
 def _force(net, tnet, bd, dyn, rg, step, lam, theta, force, H, D, G, Yb, idx, Xb, Ht, Dt, gbuf,
            zt, fmH, fmD):
     """force = -grad(l_B(step) + lam/2 |theta|^2); returns the per-sample minibatch loss.
 
-    Inlined into ``replica_chunk`` (Numba's ``inline="always"``, with ``load_batch``): as calls,
-    the two passed some 300 machine words a step (the network, teacher and data tuples and 15
-    arrays), 0.25-0.45 us of the 3-3.5 us step of (256, 16, 8, 1) at T = 0.
+    A call without reference counting (``options.NOREF``), ``load_batch`` inlined into it. Not
+    inlined into ``replica_chunk``: Numba's ``inline="always"`` binds every argument anew, which
+    there counts the arrays of the network, teacher and data tuples one by one, twice a step
+    (0.35-0.45 us of the step of (256, 16, 8, 1) on an AVX-512 Xeon, ``docs/performance.md``).
 
     All-dense networks take ``network.dense_loss_grad`` with the layer-blocked scratch fmH, fmD
     (size 0 for other networks, which take ``loss_and_grad``)."""
@@ -458,9 +469,15 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
         if _bad(l0, dyn.bound):
             st.diverged[r] = True
             st.diverged_step[r] = s0
-    for k in range(n):
-        s = s0 + k
-        if not st.diverged[r]:
+    dead = st.diverged[r]
+    k = 0
+    while k < n:
+        # steps k .. k1 - 1 (none once the replica is frozen), then the records of step s0 + k1
+        # if they are due
+        nxt = _next_due(st, rec, bbd_on, r, s0 + k + 1)
+        k1 = min(nxt - s0, n)
+        while k < k1 and not dead:
+            s = s0 + k
             eta = sched[ETA, k]
             T = sched[TEMP, k]
             lam = sched[LAM, k]
@@ -489,12 +506,14 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
                     mom[i] += half * force[i]
                     ssq += theta[i] * theta[i] + mom[i] * mom[i]
                 if _bad(lb, dyn.bound) or not math.isfinite(ssq):
+                    dead = True
                     st.diverged[r] = True
                     st.diverged_step[r] = s + 1
             else:
                 lb = _force(net, tnet, bd, dyn, rg, s, lam, theta, grad,
                             H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, fmH, fmD)
                 if _bad(lb, dyn.bound):
+                    dead = True
                     st.diverged[r] = True
                     st.diverged_step[r] = s
                 else:
@@ -514,13 +533,16 @@ def replica_chunk(net, tnet, bd, dyn, st, rec, bbd_on, s0, n, r):
                             theta[i] += mom[i]
                             ssq += theta[i] * theta[i]
                     if not math.isfinite(ssq):
+                        dead = True
                         st.diverged[r] = True
                         st.diverged_step[r] = s + 1
-        if _due(st, rec, bbd_on, r, s + 1):
+            k += 1
+        k = k1
+        if s0 + k == nxt:
             kin_scale = 1.0
             if integ == HEAVY_BALL:
-                kin_scale = 1.0 / sched[ETA, k]  # p = v / dt with dt = sqrt(eta)
-            _observe(net, tnet, bd, dyn, st, rec, bbd_on, r, s0, s + 1, theta, mom, kin_scale,
+                kin_scale = 1.0 / sched[ETA, k - 1]  # p = v / dt with dt = sqrt(eta)
+            _observe(net, tnet, bd, dyn, st, rec, bbd_on, r, s0, s0 + k, theta, mom, kin_scale,
                      ko, H, D, G, Yb, idx, Xb, Ht, Dt, gbuf, zt, Zs)
 
 

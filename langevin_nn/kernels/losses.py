@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 
-from .options import jit
+from .options import NOREF, jit
 
 MSE, CROSS_ENTROPY, KL, HINGE = range(4)
 
 
-@jit
+@jit(**NOREF)
 def loss_grad(code, z, y, dz):
     """Loss of one sample; writes dl/dZ into ``dz``. z, y, dz: 1-d arrays of length N_M."""
     n = z.shape[0]

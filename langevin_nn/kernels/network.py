@@ -47,7 +47,7 @@ from numba import literal_unroll
 
 from .activations import act_rows, act_vec
 from .losses import loss_grad
-from .options import EXACT, disjoint_arrays, jit, wide_vectors
+from .options import EXACT, NOREF, disjoint_arrays, jit, wide_vectors
 from .products import _mv_rows, _prod_nn, _prod_nt, _prod_tn
 from .simd import vadd, vbcast, vfma, vload, vmul, vstore, vwidth, vzeros_1, vzeros_v
 
@@ -240,7 +240,7 @@ def all_dense(net):
     return True
 
 
-@jit
+@jit(**NOREF)
 def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
     """``dense_loss_grad`` for batches of >= FM_MIN_BATCH samples, by whole-layer products.
 
@@ -303,7 +303,7 @@ def _dense_blas(net, loss, theta, nr, H, Yb, grad, scale, HS, DS, GS):
     return total
 
 
-@jit
+@jit(**NOREF)
 def dense_loss_grad(net, loss, theta, nr, H, D, G, Yb, grad, scale, HT, DT):
     """Loss summed over samples 0..nr-1 and ``grad = scale * its gradient`` (overwritten, not
     accumulated) for a network whose links are all DENSE; the inputs are in H's input layer.

@@ -26,8 +26,19 @@ EXACT = {"nsz", "contract", "afn"}
 #: into it) for that pattern of constants; pass ``I0`` instead of ``0``.
 I0 = np.int64(0)
 
-#: Options for serial helpers inlined into kernels.
-SERIAL = dict(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
+#: Options for serial helpers inlined into kernels. ``_nrt`` is always given (Numba's reference
+#: counting of arrays, see ``NOREF``): a function that does not say inherits its first caller's.
+SERIAL = dict(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy", _nrt=True)
+
+#: Extra options for the helpers of every step (``jit(**NOREF)``): no reference counting. Numba
+#: (NRT) increments and decrements, atomically, the reference count of every array a function
+#: binds: each array argument (a tuple of arrays counts each one: the network's NetArrays are 13)
+#: and each view it takes, when its optimiser cannot pair them up (it cannot across loops). Some
+#: hundred atomic operations a step cost 1.4 of the 5.8 us of a step of (256, 16, 8, 1) on an
+#: AVX-512 Xeon (docs/performance.md). Such helpers only read and write arrays that their caller
+#: holds, take views of them, and never allocate or return an array (Numba refuses to compile
+#: one that does); BLAS calls (``np.dot``) stay in counted helpers.
+NOREF = dict(_nrt=False)
 
 #: Options for the parallel ensemble kernels (``prange`` over replicas).
 PARALLEL = dict(SERIAL, parallel=True)

@@ -105,7 +105,7 @@ from numba import prange
 from numba import types as _types
 from numba.extending import overload as _overload
 
-from .options import EXACT, jit, pjit, wide_vectors
+from .options import EXACT, NOREF, jit, pjit, wide_vectors
 from .simd import (vadd, vfirst, vfma, vload, vload_interleaved4, vmul, vsplat, vstore, vsum1,
                    vwidth, vzeros_4v)
 
@@ -379,7 +379,7 @@ def gauss_quad(seed, stream, replica, step, counter):
     return box_muller(x0, x1, x2, x3)
 
 
-@jit
+@jit(**NOREF)
 def _words(seed, stream, replica, step, c0, m, w):
     """``w[j, k] =`` word ``j`` of block ``c0 + k`` for ``k < m`` (w: uint32 (4, >= m))."""
     wide_vectors()
@@ -411,7 +411,7 @@ def _ol_box_muller_as(proto, x0, x1, x2, x3):
     return lambda proto, x0, x1, x2, x3: box_muller(_U(x0), _U(x1), _U(x2), _U(x3))
 
 
-@jit
+@jit(**NOREF)
 def _transform(m, w, q0, q1, q2, q3):
     """``q_j[k]`` = Gaussian ``j`` of the words ``w[:, k]``, ``k < m``, in the precision of the
     buffers q (float64 or float32)."""
@@ -428,7 +428,7 @@ def _transform(m, w, q0, q1, q2, q3):
         q3[k] = g3
 
 
-@jit
+@jit(**NOREF)
 def _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3, w):
     """``q_j[k] =`` Gaussian ``4 (c0 + k) + j`` for ``k < m``, in the precision of the buffers
     (float64, or float32 by ``box_muller32``); ``w``: uint32 scratch (4, >= m).
@@ -459,7 +459,7 @@ def _last_quad(seed, stream, replica, step, c, q0, q1, q2, q3, w):
     return q0[0], q1[0], q2[0], q3[0]
 
 
-@jit
+@jit(**NOREF)
 def _fill(seed, stream, replica, step, out, scale, buf):
     """``out[i] = scale * (Gaussian i)``, the transform in the precision of the scratch ``buf``
     (>= ``NOISE_BUF`` elements, float64 or float32)."""
@@ -497,7 +497,7 @@ def fill_gaussian(seed, stream, replica, step, out, scale):
     _fill(seed, stream, replica, step, out, scale, np.empty(NOISE_BUF))
 
 
-@jit
+@jit(**NOREF)
 def fill_noise(seed, stream, replica, step, out, scale, buf):
     """``fill_gaussian`` for the thermal noise: the transform in ``out``'s precision
     (``box_muller32`` for float32 runs); ``buf``: scratch of >= ``NOISE_BUF`` elements of
@@ -505,7 +505,7 @@ def fill_noise(seed, stream, replica, step, out, scale, buf):
     _fill(seed, stream, replica, step, out, scale, buf)
 
 
-@jit
+@jit(**NOREF)
 def _sumsq(v):
     """``sum_i v[i]**2`` (any summation order: only its finiteness is used)."""
     wide_vectors()
@@ -523,7 +523,7 @@ def _sumsq(v):
 _UPDATE = {"nsz", "arcp", "afn"}
 
 
-@jit(fastmath=_UPDATE)
+@jit(fastmath=_UPDATE, **NOREF)
 def noisy_axpby(seed, stream, replica, step, y, a, x, b, scale, buf):
     """``y[i] = (a y[i] + b x[i]) + scale * (Gaussian i)`` in place, each product and sum rounded
     once (no fused multiply-adds: the same bits in every compiled copy); the noise is generated in
@@ -592,7 +592,7 @@ def uniform_index(seed, stream, replica, step, i, n):
     return np.int64((w[i % 4] * _U(n)) >> _SH32)
 
 
-@jit
+@jit(**NOREF)
 def fill_indices(seed, stream, replica, step, out, n):
     """``out[i] = uniform_index(..., i, n)`` for a 1-d int64 array, one block per four indices."""
     m = out.size

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .options import jit
+from .options import NOREF, jit
 from .simd import (WIDE, vadd, vbcast, vfma, vload, vload_part, vstore, vsum1, vsum4,
                    vwidth, vzeros_1, vzeros_2v, vzeros_4v, vzeros_v)
 
@@ -40,7 +40,7 @@ _NT_ROWS = np.int64(4 if WIDE else 2)
 SMALL_MNK = 1 << 17
 
 
-@jit
+@jit(**NOREF)
 def _mm_nt(A, Bm, C, M, K, N):
     """``C = A @ B^T`` on flat row-major arrays, A (M, K), B (N, K), C (M, N), by dot products
     along the contiguous k: tiles of R = ``_NT_ROWS`` rows of A against four rows of B (16
@@ -192,7 +192,7 @@ def _span(A, a, a_sm, a_sk, Bm, C, c, K, N, n, rows, z):
     return n
 
 
-@jit
+@jit(**NOREF)
 def _mm_nn(A, a_sm, a_sk, Bm, C, M, K, N):
     """``C = A @ B`` on flat arrays, ``A[m, k] = A[m a_sm + k a_sk]`` (``a_sm = K, a_sk = 1``:
     row-major; ``a_sm = 1, a_sk = M``: the transpose of a row-major (K, M)), row-major
@@ -212,7 +212,24 @@ def _mm_nn(A, a_sm, a_sk, Bm, C, M, K, N):
         m += rows
 
 
+# BLAS (Numba's ``np.dot`` into ``out``) is reached through reference-counted helpers: its
+# implementation returns the output array, which a ``NOREF`` function may not do.
 @jit
+def _blas_nn(A, Bm, C, M, K, N):
+    np.dot(A[:M * K].reshape((M, K)), Bm[:K * N].reshape((K, N)), C[:M * N].reshape((M, N)))
+
+
+@jit
+def _blas_tn(At, Bm, C, M, K, N):
+    np.dot(At[:K * M].reshape((K, M)).T, Bm[:K * N].reshape((K, N)), C[:M * N].reshape((M, N)))
+
+
+@jit
+def _blas_nt(A, Bt, C, M, K, N):
+    np.dot(A[:M * K].reshape((M, K)), Bt[:N * K].reshape((N, K)).T, C[:M * N].reshape((M, N)))
+
+
+@jit(**NOREF)
 def _prod_nn(A, Bm, C, M, K, N):
     """``C = A @ B`` on flat row-major arrays, A (M, K), B (K, N), C (M, N): ``_mm_nn`` up to
     ``SMALL_MNK`` multiply-adds, else BLAS (Numba's ``np.dot``: SciPy's OpenBLAS). BLAS is
@@ -221,30 +238,27 @@ def _prod_nn(A, Bm, C, M, K, N):
     if M * K * N <= SMALL_MNK:
         _mm_nn(A, K, _I1, Bm, C, M, K, N)
     else:
-        np.dot(A[:M * K].reshape((M, K)), Bm[:K * N].reshape((K, N)),
-               C[:M * N].reshape((M, N)))
+        _blas_nn(A, Bm, C, M, K, N)
 
 
-@jit
+@jit(**NOREF)
 def _prod_tn(At, Bm, C, M, K, N):
     """``C = At^T @ B`` on flat row-major arrays, At (K, M), B (K, N), C (M, N): ``_mm_nn`` on
     the transposed view up to ``SMALL_MNK`` multiply-adds, else BLAS as in ``_prod_nn``."""
     if M * K * N <= SMALL_MNK:
         _mm_nn(At, _I1, M, Bm, C, M, K, N)
     else:
-        np.dot(At[:K * M].reshape((K, M)).T, Bm[:K * N].reshape((K, N)),
-               C[:M * N].reshape((M, N)))
+        _blas_tn(At, Bm, C, M, K, N)
 
 
-@jit
+@jit(**NOREF)
 def _prod_nt(A, Bt, C, M, K, N):
     """``C = A @ Bt^T`` on flat row-major arrays, A (M, K), Bt (N, K), C (M, N): ``_mm_nt`` up
     to ``SMALL_MNK`` multiply-adds, else BLAS as in ``_prod_nn``."""
     if M * K * N <= SMALL_MNK:
         _mm_nt(A, Bt, C, M, K, N)
     else:
-        np.dot(A[:M * K].reshape((M, K)), Bt[:N * K].reshape((N, K)).T,
-               C[:M * N].reshape((M, N)))
+        _blas_nt(A, Bt, C, M, K, N)
 
 
 # --------------------------------------------------------------------------- matrix-vector
@@ -255,7 +269,7 @@ def _prod_nt(A, Bt, C, M, K, N):
 # the auto-vectorised dot products before took 57 ns a 16 x 16 layer, this 30 ns; ``_mm_nt``
 # with M = 1 and a bias pass, the same sums, made the network of (256, 16, 8, 1) 2.5 us a step
 # against 1.9 us (its one-row tiles, element-by-element column tail and separate bias loop).
-@jit
+@jit(**NOREF)
 def _mv_rows(theta, wo, bo, n_in, n_out, H, o_in, o_out, nr):
     """``H[b, o_out + i] = b_i + sum_j W[i, j] H[b, o_in + j]`` for ``b < nr``; W = ``theta[wo:]``
     row-major (n_out, n_in), the bias ``theta[bo:]`` (none if ``bo < 0``). Dot products along j,
