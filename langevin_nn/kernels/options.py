@@ -32,12 +32,13 @@ SERIAL = dict(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy", _n
 
 #: Extra options for the helpers of every step (``jit(**NOREF)``): no reference counting. Numba
 #: (NRT) increments and decrements, atomically, the reference count of every array a function
-#: binds: each array argument (a tuple of arrays counts each one: the network's NetArrays are 13)
-#: and each view it takes, when its optimiser cannot pair them up (it cannot across loops). Some
-#: hundred atomic operations a step cost 1.4 of the 5.8 us of a step of (256, 16, 8, 1) on an
-#: AVX-512 Xeon (docs/performance.md). Such helpers only read and write arrays that their caller
-#: holds, take views of them, and never allocate or return an array (Numba refuses to compile
-#: one that does); BLAS calls (``np.dot``) stay in counted helpers.
+#: binds: each array argument (a tuple of arrays counts each one: the network's NetArrays hold
+#: 12) and each view it takes, when its optimiser cannot pair the two up (it cannot across
+#: loops). Without them (and with ``ensemble._force`` a call) a step of (256, 16, 8, 1) went from
+#: 5.6-5.9 to 4.25-4.45 us on an AVX-512 Xeon (docs/performance.md). Such helpers only read and
+#: write arrays that their caller holds and take views of them; they never allocate or return an
+#: array (Numba refuses to compile one that does), so BLAS calls (``np.dot``) stay in counted
+#: helpers.
 NOREF = dict(_nrt=False)
 
 #: Options for the parallel ensemble kernels (``prange`` over replicas).
