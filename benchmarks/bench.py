@@ -53,6 +53,16 @@ def med(xs):
     return float(np.median(xs)), float(xs[0]), float(xs[-1])
 
 
+#: Seconds given to thread pools to go idle before each timing. OpenBLAS's threads spin for about
+#: 0.1 s after a call, taking a core from whatever runs next: right after the matmul timing the
+#: in-kernel Gaussian rate measured 0.4-0.9e9/s on 2 threads, 0.1 s later and after 0.5 s 1.55e9/s.
+SETTLE_S = 0.5
+
+
+def settle():
+    time.sleep(SETTLE_S)
+
+
 def fmt_rate(x):
     return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
@@ -82,6 +92,7 @@ def engine_rates(R, N, M, B, repeats, seconds, threads=0, dtype="float64", every
     from langevin_nn.simulate import run
 
     numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
+    settle()
     warm = run(config(R, N, M, B, 64, dtype=dtype, every=every, threads=threads), None,
                progress=False)
     est = max(warm.replica_steps_per_second, 1.0)
@@ -164,6 +175,7 @@ def numpy_rates(R, N, M, B, X, Y, repeats, seconds):
     def idx(_):
         return rs.integers(0, P, (R, B))
 
+    settle()
     t0 = time.perf_counter()
     numpy_steps(Ws, bs, X, Y, idx, 2, ETA, amp, rs)
     per = (time.perf_counter() - t0) / 2
@@ -189,6 +201,7 @@ def jax_python(arg):
 
 
 def jax_job(py, **job):
+    settle()
     with tempfile.TemporaryDirectory() as d:
         fin, fout = os.path.join(d, "in.npz"), os.path.join(d, "out.npz")
         np.savez(fin, **job)
@@ -239,6 +252,7 @@ def gaussian_rate(threads, repeats=3, n=2_000_000, dtype=np.float64):
     from langevin_nn.kernels import philox
 
     numba.set_num_threads(threads)
+    settle()
     R = 2 * threads
     proto = np.empty(0, dtype)
     philox.gaussian_throughput_kernel(np.uint64(SEED), 1000, R, proto)
