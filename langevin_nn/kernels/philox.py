@@ -318,9 +318,8 @@ TWO_M32_F = _F32(TWO_M32)
 TWO_PI_M32_F = _F32(2.0 * math.pi * TWO_M32)
 _SQRT_HALF_BITS_F = np.int32(np.array([math.sqrt(0.5)], np.float32).view(np.int32)[0])
 _I23 = np.int32(23)
-_Q29 = _U(1 << 29)
-_Q30 = _U(30)
-_M2 = _U(2)
+_U32 = np.uint32
+_I32 = np.int32
 
 
 @jit(inline="always")
@@ -332,34 +331,39 @@ def _bm32(xu, xa):
     sqrt(2))) by integer work on its bits; where ``k = 0`` the rounded ``u1`` has lost the low
     bits of ``1 - u1``, so ``f = m - 1`` is taken from the exact complement ``~xu 2**-32``
     instead (the radius of pairs with ``u1`` near 1 keeps its relative accuracy). The angle is
-    reduced to the nearest quarter turn in integer arithmetic on the 32-bit grid, then
-    polynomials on [-pi/4, pi/4], a swap and sign flips as in ``cos_sin_2pi``."""
-    xu = np.uint32(xu)
-    xa = np.uint32(xa)
+    reduced to the nearest quarter turn ``q = ((xa >> 29) + 1) >> 1`` (0..4, 4 is quadrant 0)
+    and ``i = xa - q 2**30`` wrapped to int32 (``|i| <= 2**29``), then polynomials on
+    [-pi/4, pi/4], a swap and sign flips as in ``cos_sin_2pi``.
+
+    Every integer result is cast back to 32 bits at once: Numba widens int32 and uint32
+    arithmetic to 64 bits, and LLVM narrows an operation back only where a cast follows it, so
+    the vector loop keeps 16 lanes of 32 bits instead of converting to pairs of 8-lane int64
+    vectors and back (76 of the loop's 197 instructions did that)."""
+    xu = _U32(xu)
+    xa = _U32(xa)
     uf = np.float32(xu) * TWO_M32_F + TWO_M32_F
     ix = np.float32(uf).view(np.int32)
-    k = np.int32((ix - _SQRT_HALF_BITS_F) >> _I23)
-    fb = np.int32(ix - (k << _I23)).view(np.float32) - _F32(1.0)
-    f = -(np.float32(np.uint32(~xu)) * TWO_M32_F) if k == 0 else fb
+    k = _I32(_I32(ix - _SQRT_HALF_BITS_F) >> _I23)
+    fb = _I32(ix - _I32(k << _I23)).view(np.float32) - _F32(1.0)
+    f = -(np.float32(_U32(~xu)) * TWO_M32_F) if k == 0 else fb
     s = f / (_F32(2.0) + f)
     z = s * s
     r = z * (LG1_F + z * (LG2_F + z * (LG3_F + z * LG4_F)))
     fk = np.float32(k)
     lg = fk * LN2_HI_F + ((s + s) + (s * r + fk * LN2_LO_F))
     rad = np.sqrt(_F32(-2.0) * lg)
-    a32 = _U(xa)
-    q = (a32 + _Q29) >> _Q30                            # 0..4; 4 is quadrant 0
-    i = np.int32(np.int64(a32) - np.int64(q << _Q30))   # |i| <= 2**29
+    q = _U32(_U32(_U32(xa >> _U32(29)) + _U32(1)) >> _U32(1))
+    i = _I32(_U32(xa - _U32(q << _U32(30))))
     x = np.float32(i) * TWO_PI_M32_F
     z = x * x
     sn = x + (x * z) * (S1_F + z * (S2_F + z * (S3_F + z * S4_F)))
     cs = (_F32(1.0) - _F32(0.5) * z) + (z * z) * (C1_F + z * (C2_F + z * (C3_F + z * C4_F)))
-    swap = (q & _ONE) == _ONE
+    swap = _U32(q & _U32(1)) != _U32(0)
     a = sn if swap else cs
     b = cs if swap else sn
     # cos flips sign in quadrants 1, 2; sin in quadrants 2, 3
-    ca = -a if ((q + _ONE) & _M2) != _U(0) else a
-    sb = -b if (q & _M2) != _U(0) else b
+    ca = -a if _U32(_U32(q + _U32(1)) & _U32(2)) != _U32(0) else a
+    sb = -b if _U32(q & _U32(2)) != _U32(0) else b
     return rad * ca, rad * sb
 
 
