@@ -20,7 +20,11 @@ Integer arithmetic
 All integer work is done in ``np.uint64`` with ``np.uint64`` constants: Numba types mixed
 ``int64``/``uint64`` arithmetic as ``float64``, which silently destroys the low bits. The 32-bit
 words are held in ``uint64`` values below ``2**32``; the 32x32 -> 64-bit products of a Philox round
-then fit exactly, and LLVM lowers them to ``vpmuludq`` when it vectorises.
+then fit exactly, and LLVM lowers them to ``vpmuludq`` when it vectorises. The float32 transform
+(``_bm32``) is the exception: its integer work is on 32-bit quantities, and Numba widens int32 and
+uint32 arithmetic to 64 bits, so every result there is cast back to 32 bits at once (LLVM then
+narrows the operation, and the loop keeps 16 lanes per 512-bit vector instead of converting to
+pairs of 8-lane int64 vectors and back).
 
 Gaussians (Box-Muller without libm)
 -----------------------------------
