@@ -241,13 +241,15 @@ def _k_box_muller32(w):
 def _edge_words():
     """Words at the edges of the float32 transform: u1 = 2**-32 (largest radius), u1 = 1
     (radius 0), u1 at 1 - 2**-32 .. 1 - 2**-20 (where float32 u1 loses 1 - u1), the k = 0 / -1
-    boundary near sqrt(1/2), and angles at and beside every quarter turn."""
+    boundary near sqrt(1/2), and angles at and beside every quarter turn and every boundary
+    between quarter turns."""
     q = 2**30
     near_one = [2**32 - 1 - d for d in (0, 1, 2, 255, 256, 4095, 2**12 + 1, 2**20)]
     half = int(math.sqrt(0.5) * 2**32)
     radius = [0, 1, 2, 2**8, 2**24, half - 2, half - 1, half, half + 1, 2**31] + near_one
-    angle = [0, 1, 2**29 - 1, 2**29, 2**29 + 1, q - 1, q, q + 1, 2 * q, 3 * q - 1, 3 * q,
-             2**32 - 2**29 - 1, 2**32 - 2**29, 2**32 - 1]
+    # every boundary of the nearest quarter turn (odd multiples of 2**29) from both sides
+    angle = [0, 1, q - 1, q, q + 1, 2 * q, 3 * q - 1, 3 * q, 2**32 - 1]
+    angle += [j * 2**29 + d for j in (1, 3, 5, 7) for d in (-1, 0, 1)]
     xu, xa = np.meshgrid(radius, angle)
     xu, xa = xu.ravel(), xa.ravel()
     return np.array([xu, xa, xa[::-1], xu[::-1]], dtype=np.uint64)
