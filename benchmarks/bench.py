@@ -22,7 +22,9 @@ indices (the NumPy twin of our index stream, ``langevin_nn.rng.indices``). Every
 median of ``--repeats`` (>= 3) timings, with their spread (min-max); ratios come from the same
 run. Also reported: the machine's float64 matmul rate (NumPy, all threads) and the BLAS in use,
 our in-kernel Gaussian rate, our engine on 1 thread, in float32, and with recording on (loss
-every 100 steps). Timings on a shared 2-core machine vary by 5-30 % from run to run.
+every 100 steps); these and the float64 all-thread timing are taken in rounds, one of each per
+round, so that the ratios between them span the same phases of the machine. Timings on a
+shared 2-core machine vary by 5-30 % from run to run.
 """
 from __future__ import annotations
 
@@ -344,7 +346,17 @@ def main(argv=None):
         log(f"\n(R, N, M, B) = {w}: {flops(N, M, B):,} flops per replica-step")
         _, X, Y = check_agreement(w, py_jax, log)
         row = {"workload": w}
-        row["ours"] = med(engine_rates(R, N, M, B, repeats, a.seconds))
+        # our engine's variants in rounds, one timing of each per round: the ratios between them
+        # (2 threads / 1, float32 / float64) then span the same phases of a shared machine
+        variants = {"ours": {}}
+        if not a.quick:
+            variants.update(ours_1thread={"threads": 1}, ours_float32={"dtype": "float32"},
+                            ours_recording={"every": 100})
+        rates = {k: [] for k in variants}
+        for _ in range(repeats):
+            for k, kw in variants.items():
+                rates[k] += engine_rates(R, N, M, B, 1, a.seconds, **kw)
+        row["ours"] = med(rates["ours"])
         row["numpy"] = med(numpy_rates(R, N, M, B, X, Y, repeats, a.seconds))
         if py_jax:
             rs = np.random.default_rng(SEED)
@@ -356,11 +368,8 @@ def main(argv=None):
                           repeats=np.array(repeats))
             jax_version = str(out["version"])
             row["jax"] = med(list(out["rates"]))
-        if not a.quick:
-            row["ours_1thread"] = med(engine_rates(R, N, M, B, repeats, a.seconds, threads=1))
-            row["ours_float32"] = med(engine_rates(R, N, M, B, repeats, a.seconds,
-                                                   dtype="float32"))
-            row["ours_recording"] = med(engine_rates(R, N, M, B, repeats, a.seconds, every=100))
+        for k in variants:
+            row[k] = med(rates[k])
         for k, v in row.items():
             if k != "workload":
                 log(f"  {k:15s} {fmt_rate(v[0]):>10s} replica-steps/s  [{fmt_rate(v[1])}-"
