@@ -22,13 +22,15 @@ indices (the NumPy twin of our index stream, ``langevin_nn.rng.indices``). Every
 median of ``--repeats`` (>= 3) timings, with their spread (min-max); ratios come from the same
 run. Also reported: the machine's float64 matmul rate (NumPy, all threads) and the BLAS in use,
 our in-kernel Gaussian rate, our engine on 1 thread, in float32, and with recording on (loss
-every 100 steps); these and the float64 all-thread timing are taken in rounds, one of each per
-round, so that the ratios between them span the same phases of the machine. Timings on a
-shared 2-core machine vary by 5-30 % from run to run.
+every 100 steps). The timings of a workload are taken in rounds, one of each per round (our
+engine's four, NumPy's, JAX's from a side process that compiled the job once,
+``JaxTimer``), so that every ratio compares the same phases of the machine. Timings on a
+shared 2-core machine vary by 5-30 % from run to run, and by up to 40 % within minutes.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -168,7 +170,9 @@ def numpy_steps(Ws, bs, X, Y, idx_of_step, steps, eta, amp, rs):
     return Ws, bs
 
 
-def numpy_rates(R, N, M, B, X, Y, repeats, seconds):
+def numpy_timer(R, N, M, B, X, Y, seconds):
+    """The NumPy reference set up and its step count calibrated (about ``seconds`` a timing);
+    each call of the returned function is one timing, in replica-steps/s."""
     rs = np.random.default_rng(SEED)
     Ws = rs.standard_normal((M, R, N, N)) / np.sqrt(N)
     bs = np.zeros((M, R, N))
@@ -182,12 +186,15 @@ def numpy_rates(R, N, M, B, X, Y, repeats, seconds):
     numpy_steps(Ws, bs, X, Y, idx, 2, ETA, amp, rs)
     per = (time.perf_counter() - t0) / 2
     steps = int(max(3, seconds / max(per, 1e-9)))
-    out = []
-    for _ in range(repeats):
+
+    def once():
+        settle()
         t0 = time.perf_counter()
         numpy_steps(Ws, bs, X, Y, idx, steps, ETA, amp, rs)
-        out.append(R * steps / (time.perf_counter() - t0))
-    return out
+        return R * steps / (time.perf_counter() - t0)
+
+    once.estimate = R / max(per, 1e-9)
+    return once
 
 
 # --------------------------------------------------------------------------- JAX reference
@@ -202,11 +209,17 @@ def jax_python(arg):
     return sys.executable
 
 
+def _write_job(d, job):
+    path = os.path.join(d, "in.npz")
+    np.savez(path, **job)
+    return path
+
+
 def jax_job(py, **job):
+    """Run ``jax_ref.py`` once on a job (the agreement check) and return its output arrays."""
     settle()
     with tempfile.TemporaryDirectory() as d:
-        fin, fout = os.path.join(d, "in.npz"), os.path.join(d, "out.npz")
-        np.savez(fin, **job)
+        fin, fout = _write_job(d, job), os.path.join(d, "out.npz")
         p = subprocess.run([py, os.path.join(HERE, "jax_ref.py"), fin, fout],
                            capture_output=True, text=True)
         if p.returncode != 0 or not os.path.exists(fout):
@@ -216,6 +229,50 @@ def jax_job(py, **job):
     if "error" in out:
         raise RuntimeError(str(out["error"]))
     return out
+
+
+class JaxTimer:
+    """``jax_ref.py --serve`` in a side process, the job compiled once: each ``once()`` is one
+    timing (replica-steps/s), so the benchmark can interleave JAX's timings with its own."""
+
+    def __init__(self, py, **job):
+        self._dir = tempfile.TemporaryDirectory()
+        self._err = open(os.path.join(self._dir.name, "stderr"), "w+")
+        fin = _write_job(self._dir.name, job)
+        self._p = subprocess.Popen([py, os.path.join(HERE, "jax_ref.py"), "--serve", fin],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=self._err, text=True)
+        line = self._p.stdout.readline().split(maxsplit=1)
+        if line[:1] != ["ready"]:
+            self.close()
+            raise RuntimeError(f"JAX reference failed:\n{self._stderr()}")
+        self.version = line[1].strip()
+
+    def _stderr(self):
+        self._err.seek(0)
+        return self._err.read()[-3000:]
+
+    def once(self):
+        settle()
+        self._p.stdin.write("time\n")
+        self._p.stdin.flush()
+        line = self._p.stdout.readline()
+        if not line:
+            raise RuntimeError(f"JAX reference failed:\n{self._stderr()}")
+        return float(line)
+
+    def close(self):
+        if self._p.stdin:
+            self._p.stdin.close()
+        self._p.wait()
+        self._err.close()
+        self._dir.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 # --------------------------------------------------------------------------- machine
@@ -346,29 +403,31 @@ def main(argv=None):
         log(f"\n(R, N, M, B) = {w}: {flops(N, M, B):,} flops per replica-step")
         _, X, Y = check_agreement(w, py_jax, log)
         row = {"workload": w}
-        # our engine's variants in rounds, one timing of each per round: the ratios between them
-        # (2 threads / 1, float32 / float64) then span the same phases of a shared machine
+        # every timing in rounds, one of each per round (our engine's variants, NumPy, JAX): the
+        # ratios (ours / JAX, 2 threads / 1, float32 / float64) then span the same phases of a
+        # shared machine
         variants = {"ours": {}}
         if not a.quick:
             variants.update(ours_1thread={"threads": 1}, ours_float32={"dtype": "float32"},
                             ours_recording={"every": 100})
-        rates = {k: [] for k in variants}
-        for _ in range(repeats):
-            for k, kw in variants.items():
-                rates[k] += engine_rates(R, N, M, B, 1, a.seconds, **kw)
-        row["ours"] = med(rates["ours"])
-        row["numpy"] = med(numpy_rates(R, N, M, B, X, Y, repeats, a.seconds))
-        if py_jax:
-            rs = np.random.default_rng(SEED)
-            per_call = max(row["numpy"][0], 1.0)
-            calls = int(max(1, a.seconds * per_call / (R * 100)))
-            out = jax_job(py_jax, shape=np.array([N, M, B, P]), dyn=np.array([ETA, TEMP]), X=X,
-                          Y=Y, Wt=rs.standard_normal((R, M, N, N)) / np.sqrt(N),
-                          bt=np.zeros((R, M, N)), seed=np.array(SEED), calls=np.array(calls),
-                          repeats=np.array(repeats))
-            jax_version = str(out["version"])
-            row["jax"] = med(list(out["rates"]))
-        for k in variants:
+        timers = {"numpy": numpy_timer(R, N, M, B, X, Y, a.seconds)}
+        with contextlib.ExitStack() as stack:
+            if py_jax:
+                rs = np.random.default_rng(SEED)
+                calls = int(max(1, a.seconds * timers["numpy"].estimate / (R * 100)))
+                jx = stack.enter_context(JaxTimer(
+                    py_jax, shape=np.array([N, M, B, P]), dyn=np.array([ETA, TEMP]), X=X, Y=Y,
+                    Wt=rs.standard_normal((R, M, N, N)) / np.sqrt(N), bt=np.zeros((R, M, N)),
+                    seed=np.array(SEED), calls=np.array(calls)))
+                jax_version = jx.version
+                timers["jax"] = jx.once
+            rates = {k: [] for k in [*variants, *timers]}
+            for _ in range(repeats):
+                for k, kw in variants.items():
+                    rates[k] += engine_rates(R, N, M, B, 1, a.seconds, **kw)
+                for k, once in timers.items():
+                    rates[k].append(once())
+        for k in dict.fromkeys(["ours", *timers, *variants]):
             row[k] = med(rates[k])
         for k, v in row.items():
             if k != "workload":

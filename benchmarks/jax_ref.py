@@ -4,7 +4,9 @@ x64 enabled; one threefry key per replica; the minibatch indices and the noise a
 compiled graph; ``lax.scan`` over 100 steps of a ``vmap``-ed step per call; parameters and keys
 donated; XLA defaults. Runs in any interpreter with ``jax`` and ``numpy`` (no langevin_nn needed),
 so that the benchmark can use a side environment: ``python benchmarks/jax_ref.py IN.npz OUT.npz``
-where IN.npz holds the job (see ``main``); ``benchmarks/bench.py`` writes and reads those files.
+where IN.npz holds the job (see ``main``), or ``python benchmarks/jax_ref.py --serve IN.npz``, a
+process that answers timing requests (``serve``); ``benchmarks/bench.py`` writes and reads those
+files and drives the server.
 """
 from __future__ import annotations
 
@@ -79,28 +81,56 @@ def build(N, M, B, P, eta, T, X, Y):
     return (jax.jit(run, donate_argnums=(0, 1, 2)), jax.jit(run_idx))
 
 
-def timed(N, M, B, P, eta, T, X, Y, Ws, bs, seed, calls, repeats):
-    """Median-able list of replica-steps/s over ``repeats`` timings of ``calls`` calls each (the
-    first call, which compiles, is not timed)."""
-    jax = _jax()
-    import jax.numpy as jnp
+class Timer:
+    """The workload compiled and warmed (the first call, which compiles, is not timed);
+    ``once()`` times ``calls`` calls of 100 steps and returns replica-steps/s."""
 
-    run, _ = build(N, M, B, P, eta, T, X, Y)
-    R = Ws.shape[0]
-    keys = jax.random.split(jax.random.key(seed), R)
-    Ws = jnp.asarray(Ws)
-    bs = jnp.asarray(bs)
-    Ws, bs, keys = run(Ws, bs, keys)
-    jax.block_until_ready(Ws)
-    rates = []
-    for _ in range(repeats):
+    def __init__(self, N, M, B, P, eta, T, X, Y, Ws, bs, seed, calls):
+        jax = _jax()
+        import jax.numpy as jnp
+
+        self.jax = jax
+        self.run, _ = build(N, M, B, P, eta, T, X, Y)
+        self.R = Ws.shape[0]
+        self.calls = calls
+        keys = jax.random.split(jax.random.key(seed), self.R)
+        self.state = self.run(jnp.asarray(Ws), jnp.asarray(bs), keys)
+        jax.block_until_ready(self.state)
+
+    def once(self):
+        Ws, bs, keys = self.state
         t0 = time.perf_counter()
-        for _ in range(calls):
-            Ws, bs, keys = run(Ws, bs, keys)
-        jax.block_until_ready((Ws, bs))
+        for _ in range(self.calls):
+            Ws, bs, keys = self.run(Ws, bs, keys)
+        self.jax.block_until_ready((Ws, bs))
         dt = time.perf_counter() - t0
-        rates.append(R * STEPS_PER_CALL * calls / dt)
-    return rates
+        self.state = (Ws, bs, keys)
+        return self.R * STEPS_PER_CALL * self.calls / dt
+
+
+def _timer(job):
+    N, M, B, P = (int(v) for v in job["shape"])
+    eta, T = (float(v) for v in job["dyn"])
+    return Timer(N, M, B, P, eta, T, job["X"], job["Y"], job["Wt"], job["bt"], int(job["seed"]),
+                 int(job["calls"]))
+
+
+def _version(jax):
+    return (f"jax {jax.__version__}, jaxlib {getattr(__import__('jaxlib'), '__version__', '?')}, "
+            f"devices {[d.platform for d in jax.devices()]}")
+
+
+def serve(path):
+    """Timing server: compile the job of ``path``, print ``ready <version>``, then answer each
+    line ``time`` on stdin with one timing (replica-steps/s) on stdout, until end of input. The
+    benchmark interleaves these timings with its own, so that ratios span the same phases of a
+    shared machine."""
+    job = np.load(path)
+    timer = _timer(job)
+    print("ready", _version(timer.jax), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "time":
+            print(repr(timer.once()), flush=True)
 
 
 def agree(N, M, B, P, eta, X, Y, Ws, bs, idx):
@@ -123,17 +153,18 @@ def main(argv):
     except ImportError:
         np.savez(argv[2], error=np.array("jax is not installed"))
         return
-    out["version"] = np.array(f"jax {jax.__version__}, jaxlib "
-                              f"{getattr(__import__('jaxlib'), '__version__', '?')}, "
-                              f"devices {[d.platform for d in jax.devices()]}")
+    out["version"] = np.array(_version(jax))
     if "idx" in job.files:
         Wo, bo = agree(N, M, B, P, eta, X, Y, job["W0"], job["b0"], job["idx"])
         out["W_after"], out["b_after"] = Wo, bo
     if int(job["repeats"]) > 0:
-        out["rates"] = np.array(timed(N, M, B, P, eta, T, X, Y, job["Wt"], job["bt"],
-                                      int(job["seed"]), int(job["calls"]), int(job["repeats"])))
+        timer = _timer(job)
+        out["rates"] = np.array([timer.once() for _ in range(int(job["repeats"]))])
     np.savez(argv[2], **out)
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2])
+    else:
+        main(sys.argv)
