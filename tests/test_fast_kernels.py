@@ -276,6 +276,36 @@ def test_blas_held_to_one_thread_while_kernels_run():
     assert blas_threads() == before
 
 
+@pytest.mark.parametrize("R, threads", [(1, 2), (3, 2), (16, 2), (1000, 2), (7, 1), (5, 3)])
+def test_replica_blocks_run_every_replica_once_per_chunk(monkeypatch, R, threads):
+    """The threads take contiguous blocks from a shared queue: every replica is advanced
+    exactly once per call, by blocks of about R / (8 threads) (one block on one thread), and
+    each call starts from the first block again."""
+    import threading
+    import time
+
+    from langevin_nn.kernels import ensemble
+
+    calls, lock = [], threading.Lock()
+
+    def fake_block(net, tnet, bd, dyn, st, rec, s0, n, bbd_on, r0, r1):
+        time.sleep(0.001 * (r1 - r0) * (1 + (threading.get_ident() % 3)))  # uneven threads
+        with lock:
+            calls.append((s0, r0, r1))
+
+    monkeypatch.setattr(ensemble, "run_block", fake_block)
+    with ensemble.ReplicaBlocks(R, threads) as run_chunk:
+        for s0 in (0, 5):
+            run_chunk(None, None, None, None, None, None, s0, 5, None)
+    for s0 in (0, 5):
+        spans = sorted((r0, r1) for s, r0, r1 in calls if s == s0)
+        covered = [r for r0, r1 in spans for r in range(r0, r1)]
+        assert covered == list(range(R))
+        T = min(threads, R)
+        assert len(spans) == (1 if T == 1 else min(R, 8 * T))
+        assert max(r1 - r0 for r0, r1 in spans) - min(r1 - r0 for r0, r1 in spans) <= 1
+
+
 # ------------------------------------------------------------------ options.disjoint_arrays
 def test_disjoint_arrays_marks_data_pointers_noalias():
     """The intrinsic finds the array data pointers in Numba's flattened calling convention
