@@ -209,6 +209,12 @@ def jax_python(arg):
     return sys.executable
 
 
+def _jax_failed(py, stderr):
+    """One line for a JAX reference that failed: the interpreter and the last line it printed."""
+    last = [ln for ln in stderr.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+    return RuntimeError(f"JAX reference failed in {py}: {last[0].strip()}")
+
+
 def _write_job(d, job):
     path = os.path.join(d, "in.npz")
     np.savez(path, **job)
@@ -223,11 +229,11 @@ def jax_job(py, **job):
         p = subprocess.run([py, os.path.join(HERE, "jax_ref.py"), fin, fout],
                            capture_output=True, text=True)
         if p.returncode != 0 or not os.path.exists(fout):
-            raise RuntimeError(f"JAX reference failed:\n{p.stderr[-3000:]}")
+            raise _jax_failed(py, p.stderr)
         with np.load(fout) as f:
             out = {k: f[k] for k in f.files}
     if "error" in out:
-        raise RuntimeError(str(out["error"]))
+        raise RuntimeError(f"JAX reference failed in {py}: {out['error']}")
     return out
 
 
@@ -236,6 +242,7 @@ class JaxTimer:
     timing (replica-steps/s), so the benchmark can interleave JAX's timings with its own."""
 
     def __init__(self, py, **job):
+        self._py = py
         self._dir = tempfile.TemporaryDirectory()
         self._err = open(os.path.join(self._dir.name, "stderr"), "w+")
         fin = _write_job(self._dir.name, job)
@@ -244,13 +251,14 @@ class JaxTimer:
                                    stderr=self._err, text=True)
         line = self._p.stdout.readline().split(maxsplit=1)
         if line[:1] != ["ready"]:
+            err = self._stderr()
             self.close()
-            raise RuntimeError(f"JAX reference failed:\n{self._stderr()}")
+            raise _jax_failed(py, err)
         self.version = line[1].strip()
 
     def _stderr(self):
         self._err.seek(0)
-        return self._err.read()[-3000:]
+        return self._err.read()
 
     def once(self):
         settle()
@@ -258,7 +266,7 @@ class JaxTimer:
         self._p.stdin.flush()
         line = self._p.stdout.readline()
         if not line:
-            raise RuntimeError(f"JAX reference failed:\n{self._stderr()}")
+            raise _jax_failed(self._py, self._stderr())
         return float(line)
 
     def close(self):
@@ -464,4 +472,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RuntimeError as e:  # a reference that failed: one line, not a traceback
+        raise SystemExit(f"bench: {e}") from None
