@@ -80,6 +80,7 @@ def run(config, output, sets, replicas, steps, seed, threads, overwrite, resume,
         raise UserError("--resume and --overwrite: choose one")
     res = run_ensemble(cfg, output, overwrite=overwrite, resume=resume,
                        shard=_parse_shard(shard), progress=progress)
+    _ignore_stop_signals()
     if res.already_done:
         click.echo(f"{output}: already complete ({res.steps_done} steps); nothing to do", err=True)
         return
@@ -223,6 +224,17 @@ def _register() -> None:
 
 
 _register()
+
+
+def _ignore_stop_signals() -> None:
+    """The run has written and closed its file: from here on a stop signal has nothing left to
+    stop, and the process exits with the run's status. Ignored (SIG_IGN) rather than handled,
+    because Python restores the default action of handled signals while it shuts down, and a
+    SIGTERM then (a scheduler stopping the job as it ends) killed the finished process with
+    status -15 instead of 0 or 75."""
+    for name in ("SIGTERM", "SIGUSR1", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 class _StoppedEarly(Exception):

@@ -95,6 +95,29 @@ def test_sigterm_checkpoints_and_resume_equals_uninterrupted(setup, tmp_path, de
     _kill_and_resume(setup, tmp_path, signal.SIGTERM, delay)
 
 
+def test_stop_signal_while_a_finished_run_exits_changes_nothing(setup, tmp_path):
+    """SIGTERM and SIGUSR1 after the run has closed its file (a scheduler stopping the job as it
+    ends) neither kill the process (status -15: Python restores the default action of handled
+    signals while it shuts down) nor report a stop: status 0, the file complete."""
+    d, _ = setup
+    out = tmp_path / "late.h5"
+    code = (
+        "import os, signal\n"
+        "from langevin_nn.cli import main\n"
+        "try:\n"
+        f"    main(['run', {str(d / 'c.toml')!r}, '-o', {str(out)!r}, '--steps', '20',"
+        " '--no-progress'])\n"
+        "finally:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    os.kill(os.getpid(), signal.SIGUSR1)\n")
+    p = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "stopped" not in p.stderr
+    with open_ensemble(out) as e:
+        assert e.steps_done == 20
+
+
 def test_corrupt_files_give_one_line_errors_and_stay_untouched(setup, tmp_path):
     d, _ = setup
     src = (d / "ref.h5").read_bytes()
