@@ -222,7 +222,7 @@ def _write_job(d, job):
 
 
 def jax_job(py, **job):
-    """Run ``jax_ref.py`` once on a job (the agreement check) and return its output arrays."""
+    """Run ``jax_ref.py`` on the agreement check's job and return its output arrays."""
     settle()
     with tempfile.TemporaryDirectory() as d:
         fin, fout = _write_job(d, job), os.path.join(d, "out.npz")
@@ -233,7 +233,7 @@ def jax_job(py, **job):
         with np.load(fout) as f:
             out = {k: f[k] for k in f.files}
     if "error" in out:
-        raise RuntimeError(f"JAX reference failed in {py}: {out['error']}")
+        raise _jax_failed(py, str(out["error"]))
     return out
 
 
@@ -351,7 +351,7 @@ def check_agreement(w, py_jax, log):
     if py_jax:
         out = jax_job(py_jax, shape=np.array([N, M, B, P]), dyn=np.array([ETA, 0.0]), X=X, Y=Y,
                       W0=W0.transpose(1, 0, 2, 3).copy(), b0=b0.transpose(1, 0, 2).copy(),
-                      idx=idx, repeats=np.array(0))
+                      idx=idx)
         Wj = out["W_after"].transpose(1, 0, 2, 3)
         bj = out["b_after"].transpose(1, 0, 2)
         res["jax"] = max(np.abs(Wj - Wo).max(), np.abs(bj - bo).max()) / scale

@@ -4,9 +4,9 @@ x64 enabled; one threefry key per replica; the minibatch indices and the noise a
 compiled graph; ``lax.scan`` over 100 steps of a ``vmap``-ed step per call; parameters and keys
 donated; XLA defaults. Runs in any interpreter with ``jax`` and ``numpy`` (no langevin_nn needed),
 so that the benchmark can use a side environment: ``python benchmarks/jax_ref.py IN.npz OUT.npz``
-where IN.npz holds the job (see ``main``), or ``python benchmarks/jax_ref.py --serve IN.npz``, a
-process that answers timing requests (``serve``); ``benchmarks/bench.py`` writes and reads those
-files and drives the server.
+checks agreement on the job in IN.npz (see ``main``), and ``python benchmarks/jax_ref.py --serve
+IN.npz`` is a process that answers timing requests (``serve``); ``benchmarks/bench.py`` writes
+and reads those files and drives the server.
 """
 from __future__ import annotations
 
@@ -108,13 +108,6 @@ class Timer:
         return self.R * STEPS_PER_CALL * self.calls / dt
 
 
-def _timer(job):
-    N, M, B, P = (int(v) for v in job["shape"])
-    eta, T = (float(v) for v in job["dyn"])
-    return Timer(N, M, B, P, eta, T, job["X"], job["Y"], job["Wt"], job["bt"], int(job["seed"]),
-                 int(job["calls"]))
-
-
 def _version(jax):
     return (f"jax {jax.__version__}, jaxlib {getattr(__import__('jaxlib'), '__version__', '?')}, "
             f"devices {[d.platform for d in jax.devices()]}")
@@ -126,7 +119,10 @@ def serve(path):
     benchmark interleaves these timings with its own, so that ratios span the same phases of a
     shared machine."""
     job = np.load(path)
-    timer = _timer(job)
+    N, M, B, P = (int(v) for v in job["shape"])
+    eta, T = (float(v) for v in job["dyn"])
+    timer = Timer(N, M, B, P, eta, T, job["X"], job["Y"], job["Wt"], job["bt"], int(job["seed"]),
+                  int(job["calls"]))
     print("ready", _version(timer.jax), flush=True)
     for line in sys.stdin:
         if line.strip() == "time":
@@ -143,24 +139,18 @@ def agree(N, M, B, P, eta, X, Y, Ws, bs, idx):
 
 
 def main(argv):
+    """Agreement check: the parameters after T = 0 steps on the job's indices (``idx``) from
+    ``W0``, ``b0``, written to ``argv[2]`` (or an ``error``)."""
     job = np.load(argv[1])
     N, M, B, P = (int(v) for v in job["shape"])
-    eta, T = (float(v) for v in job["dyn"])
-    X, Y = job["X"], job["Y"]
-    out = {}
+    eta = float(job["dyn"][0])
     try:
-        jax = _jax()
+        _jax()
     except ImportError:
         np.savez(argv[2], error=np.array("jax is not installed"))
         return
-    out["version"] = np.array(_version(jax))
-    if "idx" in job.files:
-        Wo, bo = agree(N, M, B, P, eta, X, Y, job["W0"], job["b0"], job["idx"])
-        out["W_after"], out["b_after"] = Wo, bo
-    if int(job["repeats"]) > 0:
-        timer = _timer(job)
-        out["rates"] = np.array([timer.once() for _ in range(int(job["repeats"]))])
-    np.savez(argv[2], **out)
+    Wo, bo = agree(N, M, B, P, eta, job["X"], job["Y"], job["W0"], job["b0"], job["idx"])
+    np.savez(argv[2], W_after=Wo, b_after=bo)
 
 
 if __name__ == "__main__":
