@@ -226,15 +226,20 @@ def _register() -> None:
 _register()
 
 
+def _on_stop_signals(handler, names=("SIGTERM", "SIGUSR1", "SIGINT")) -> None:
+    """``handler`` for the stop signals (those of ``names`` this platform has)."""
+    for name in names:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handler)
+
+
 def _ignore_stop_signals() -> None:
     """The run has written and closed its file: from here on a stop signal has nothing left to
     stop, and the process exits with the run's status. Ignored (SIG_IGN) rather than handled,
     because Python restores the default action of handled signals while it shuts down, and a
     SIGTERM then (a scheduler stopping the job as it ends) killed the finished process with
     status -15 instead of 0 or 75."""
-    for name in ("SIGTERM", "SIGUSR1", "SIGINT"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    _on_stop_signals(signal.SIG_IGN)
 
 
 class _StoppedEarly(Exception):
@@ -247,9 +252,8 @@ def _stop_early(signum, frame):
 
 def main(argv=None):
     """Entry point: maps bad input to one line and exit status 2, no traceback."""
-    for name in ("SIGTERM", "SIGUSR1"):  # a run replaces these with its checkpointing handler
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _stop_early)
+    # a run replaces these with its checkpointing handler (SIGINT stays click's Abort)
+    _on_stop_signals(_stop_early, ("SIGTERM", "SIGUSR1"))
     try:
         rv = cli.main(args=argv, standalone_mode=False)
     except UserError as e:
