@@ -56,9 +56,8 @@ SHARED_STREAMS = frozenset({TEACHER, TRAIN_X, TRAIN_LABEL, PROBE_X, PROBE_LABEL}
 # One definition, in the kernel module: the Philox multipliers and key schedule, the uniform
 # grids and the fdlibm coefficients (the twin re-implements the arithmetic, not the numbers).
 from .kernels.philox import (  # noqa: E402
-    C1, C2, C3, C4, C5, C6, LG1, LG2, LG3, LG4, LG5, LG6, LG7, LN2_HI, LN2_LO,
-    PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, S1, S2, S3, S4, S5, S6, TWO_M32, TWO_PI_M53,
-    _MASK32, _SQRT_HALF_BITS,
+    A, B, M2LN2, Q, PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, TWO_M32, _MASK32,
+    _SQRT_HALF_BITS,
     C1_F, C2_F, C3_F, C4_F, LG1_F, LG2_F, LG3_F, LG4_F, LN2_HI_F, LN2_LO_F, S1_F, S2_F, S3_F, S4_F,
     TWO_M32_F, TWO_PI_M32_F, _SQRT_HALF_BITS_F,
 )
@@ -66,9 +65,6 @@ from .kernels.philox import (  # noqa: E402
 #: Largest |g| of the Box-Muller transform: the radius at the smallest u1 = 2**-32.
 GAUSS_MAX = math.sqrt(-2.0 * math.log(TWO_M32))
 _U = np.uint64
-LG = (LG1, LG2, LG3, LG4, LG5, LG6, LG7)
-S = (S1, S2, S3, S4, S5, S6)
-C = (C1, C2, C3, C4, C5, C6)
 
 
 def _horner(z, coeffs):
@@ -135,30 +131,28 @@ def blocks(seed, stream, replica, step, counters):
 
 
 # --------------------------------------------------------------------------- log, sin, cos
-def log_poly(x):
-    """Natural log of positive normal float64 values without libm (the kernels' arithmetic):
-    ``x = m 2**k``, ``m`` in ``[sqrt(1/2), sqrt(2))``, ``log m = 2 s + s R(s**2)``,
-    ``s = (m - 1)/(m + 1)``."""
-    x = np.asarray(x, dtype=np.float64)
-    ix = x.view(np.int64)
-    k = (ix - _SQRT_HALF_BITS) >> 52
-    f = (ix - (k << 52)).view(np.float64) - 1.0
+def neg2log_u1(xu):
+    """``-2 log u1`` for ``u1 = (xu + 1) 2**-32`` (``xu``: 32-bit words) without libm (the
+    kernels' arithmetic): ``xu + 1 = m 2**k``, ``m`` in ``[sqrt(1/2), sqrt(2))``,
+    ``s = (m - 1)/(m + 1)``, ``-2 log u1 = (k - 32) (-2 log 2) + s Q(s**2)``."""
+    v = (np.asarray(xu, dtype=np.uint64) & _MASK32).astype(np.int64) + 1
+    iv = v.astype(np.float64).view(np.int64)
+    k = (iv - _SQRT_HALF_BITS) >> 52
+    f = (iv - (k << 52)).view(np.float64) - 1.0
     s = f / (2.0 + f)
-    z = s * s
-    r = z * _horner(z, LG)
-    fk = k.astype(np.float64)
-    return fk * LN2_HI + ((s + s) + (s * r + fk * LN2_LO))
+    return (k - 32).astype(np.float64) * M2LN2 + s * _horner(s * s, Q)
 
 
-def cos_sin_2pi(j):
-    """``(cos(2 pi u), sin(2 pi u))`` for ``u = j * 2**-53``, ``j`` integers in ``[0, 2**53)``,
-    by the kernels' arithmetic (exact quarter-turn reduction, minimax polynomials)."""
-    j = np.asarray(j, dtype=np.int64)
-    q = (j + (1 << 50)) >> 51
-    x = (j - (q << 51)).astype(np.float64) * TWO_PI_M53
-    z = x * x
-    sn = x + (x * z) * _horner(z, S)
-    cs = (1.0 - 0.5 * z) + (z * z) * _horner(z, C)
+def cos_sin_turn(xa):
+    """``(cos(2 pi u2), sin(2 pi u2))`` for ``u2 = xa 2**-32`` (``xa``: 32-bit words) by the
+    kernels' arithmetic: exact reduction to the nearest quarter turn ``q``, ``t`` in ``[-1, 1]``
+    with angle ``q pi/2 + t pi/4``, minimax polynomials."""
+    a = (np.asarray(xa, dtype=np.uint64) & _MASK32).astype(np.int64)
+    q = (a + (1 << 29)) >> 30
+    t = (a - (q << 30)).astype(np.float64) * 2.0**-29
+    z = t * t
+    sn = t * _horner(z, A)
+    cs = 1.0 + z * _horner(z, B)
     swap = (q & 1) == 1
     a = np.where(swap, sn, cs)
     b = np.where(swap, cs, sn)
@@ -168,9 +162,8 @@ def cos_sin_2pi(j):
 
 
 def _bm(xu, xa):
-    u1 = (xu.astype(np.int64) + 1).astype(np.float64) * TWO_M32
-    r = np.sqrt(-2.0 * log_poly(u1))
-    c, s = cos_sin_2pi(xa.astype(np.int64) << 21)
+    r = np.sqrt(neg2log_u1(xu))
+    c, s = cos_sin_turn(xa)
     return r * c, r * s
 
 

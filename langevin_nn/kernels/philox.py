@@ -42,16 +42,27 @@ float32 ``sqrt`` (within 8 float32 ulp of the float64 Gaussian), at the float32 
 ``log`` and ``sin``/``cos`` are *not* libm calls: Numba has no vector math library (no SVML), so a
 libm call keeps a loop scalar and caps the rate near 0.07e9 Gaussians/s per core. Instead
 
-* ``log_poly``: exponent/mantissa split by bit manipulation of the float64 (``u = m 2**k`` with
-  ``m`` in ``[sqrt(1/2), sqrt(2))``), then ``log m = 2 s + s R(s**2)``, ``s = (m - 1)/(m + 1)``,
-  ``|s| <= 0.1716``, with the degree-7 minimax ``R`` of fdlibm's ``e_log.c`` (approximation error
-  below ``2**-58.45``), and ``k log 2`` with fdlibm's two-part ``log 2`` (``k * LN2_HI`` is
-  exact). Relative error about 1 ulp (the tests ask for 5e-15 against ``np.log``).
-* ``cos_sin_2pi``: the 53-bit integer ``j`` of ``u2 = j 2**-53`` is split exactly, in integer
-  arithmetic, into the nearest quarter turn ``q`` and a remainder ``|i| <= 2**50``; then
-  ``x = 2 pi i 2**-53`` lies in ``[-pi/4, pi/4]``, where fdlibm's minimax kernels ``k_sin.c`` and
-  ``k_cos.c`` (approximation errors below ``2**-58``) give ``sin x`` and ``cos x``; a branch-free
-  swap and sign-bit flips map quadrant ``q`` back. Absolute error about 1e-16.
+* ``neg2log_u1``: ``v = x0 + 1`` is an exact float64 (``i2f``), split by bit manipulation as
+  ``v = m 2**k`` with ``m`` in ``[sqrt(1/2), sqrt(2))``; then ``-2 log u1 = (k - 32) (-2 log 2)
+  + s Q(s**2)``, ``s = (m - 1)/(m + 1)``, ``|s| <= 0.1716``, where ``Q(z) = -4 - 2 z R(z)`` is
+  the degree-7 minimax ``R`` of fdlibm's ``e_log.c`` (approximation error below ``2**-58.45``)
+  with the factor ``-2`` folded into its coefficients (exactly: a power of two). ``-2 log 2``
+  is one float64 (relative rounding error 8e-17): where ``k - 32 = -1`` and ``m`` is near
+  ``sqrt(2)`` the two terms nearly cancel and that error reaches an ulp of the result. Within 3
+  ulp of the exact value (the tests; 2.05 ulp at most over 4e6 words, near ``u1 = 0.7``), and
+  exactly 0 at ``u1 = 1``.
+* ``cos_sin_turn``: the word ``x1`` is split exactly, in integer arithmetic, into the nearest
+  quarter turn ``q`` (0..4) and a remainder ``|i| <= 2**29``; ``t = i 2**-29`` in ``[-1, 1]``
+  (exact, by ``i2f_m29``) so the angle is ``q pi/2 + t pi/4``, and fdlibm's minimax kernels
+  ``k_sin.c`` and ``k_cos.c`` (approximation errors below ``2**-58``) with the powers of ``pi/4``
+  folded into their coefficients give ``sin(pi/4 t) = t A(t**2)`` and ``cos(pi/4 t) = 1 + t**2
+  B(t**2)``; a branch-free swap and sign-bit flips map quadrant ``q`` back. Absolute error
+  below 3e-16 against a long-double reference (1.3e-16 measured); the four quarter turns exact.
+
+  Folding the constants (``-2``, ``2 pi 2**-32``, the split ``1 - z/2 + z**2 C(z)``) into the
+  coefficients cut the transform from 31 to 27 multiplications and fused multiply-adds a pair,
+  with the same accuracy (max error of a Gaussian against a long-double transform 1.08e-15,
+  before 1.10e-15); the float64 transform got 7 % faster on a Zen 4 core (docs/performance.md).
 * ``sqrt`` is a single vectorisable instruction and is used as is.
 
 The hot helpers are compiled with ``inline="always"`` (Numba-IR inlining): otherwise LLVM keeps
@@ -129,12 +140,9 @@ _MASK16 = _U(0xFFFF)
 _SH32 = _U(32)
 _SH16 = _U(16)
 _SH11 = _U(11)
-_SH21 = np.int64(21)
 _ONE = _U(1)
 _ONE_I = np.int64(1)
-
-#: 2**-53: spacing of the 53-bit uniforms.
-TWO_M53 = 2.0 ** -53
+_THIRTY_TWO = np.int64(32)
 
 #: Blocks (four Gaussians each) per buffer pass of :func:`fill_gaussian` and :func:`noisy_axpby`.
 _CHUNK = 512
@@ -146,11 +154,8 @@ NOISE_BUF = 8 * _CHUNK
 #: Stream used by :func:`gaussian_throughput_kernel` (NOISE in the table of the contract).
 _BENCH_STREAM = 3
 
-# log 2 in two parts (fdlibm e_log.c): LN2_HI has 21 trailing zero bits, so k * LN2_HI is exact.
-LN2_HI = 6.93147180369123816490e-01   # 0x3fe62e42 fee00000
-LN2_LO = 1.90821492927058770002e-10   # 0x3dea39ef 35793c76
-# log(1 + f) = 2 s + s R(s^2), s = f / (2 + f): minimax R on |s| <= 0.1716, |error| < 2**-58.45
-# (fdlibm e_log.c, Lg1..Lg7).
+# log(1 + f) = 2 s + s R(s^2), s = f / (2 + f): minimax R = z (LG1 + LG2 z + ... + LG7 z^6) on
+# |s| <= 0.1716, |error| < 2**-58.45 (fdlibm e_log.c, Lg1..Lg7).
 LG1 = 6.666666666666735130e-01        # 0x3FE55555 55555593
 LG2 = 3.999999999940941908e-01        # 0x3FD99999 9997FA04
 LG3 = 2.857142874366239149e-01        # 0x3FD24924 94229359
@@ -175,17 +180,31 @@ C4 = -2.75573143513906633035e-07      # 0xBE927E4F 809C52AD
 C5 = 2.08757232129817482790e-09       # 0x3E21EE9E BDB4B1C4
 C6 = -1.13596475577881948265e-11      # 0xBDA8FAE9 BE8838D4
 
-#: 2 pi / 2**53: the angle of one step of the 53-bit grid of u2.
-TWO_PI_M53 = 2.0 * math.pi * TWO_M53
+# The transform's polynomials, with the constant factors folded into the coefficients (module
+# docstring): -2 log m = s Q(s^2), Q(z) = -4 - 2 z (LG1 + ... + LG7 z^6) (the factor -2 is a power
+# of two: exact); for t in [-1, 1], sin(pi/4 t) = t A(t^2) and cos(pi/4 t) = 1 + t^2 B(t^2).
+Q = (-4.0,) + tuple(-2.0 * c for c in (LG1, LG2, LG3, LG4, LG5, LG6, LG7))
+_PI4 = math.pi / 4.0
+A = tuple(c * _PI4 ** (2 * n + 1) for n, c in enumerate((1.0, S1, S2, S3, S4, S5, S6)))
+B = tuple(c * _PI4 ** (2 * n + 2) for n, c in enumerate((-0.5, C1, C2, C3, C4, C5, C6)))
+Q0, Q1, Q2, Q3, Q4, Q5, Q6, Q7 = Q
+A0, A1, A2, A3, A4, A5, A6 = A
+B1, B2, B3, B4, B5, B6, B7 = B
+#: -2 log 2, rounded once (|k| <= 32 times its rounding error of 1.1e-16 stays below 1 ulp of
+#: -2 log u1 = 2 |k| log 2 - 2 log m).
+M2LN2 = -2.0 * math.log(2.0)
 
 #: float64 bit pattern of sqrt(1/2): mantissas are reduced to [sqrt(1/2), sqrt(2)).
 _SQRT_HALF_BITS = np.int64(np.array([math.sqrt(0.5)]).view(np.int64)[0])
-_HALF_QUARTER = np.int64(1 << 50)     # half a quarter turn in units of 2**-53
+_EIGHTH_TURN = np.int64(1 << 29)      # half a quarter turn in units of 2**-32
 _SIGN = 62                            # (2 << 62) is the float64 sign bit
 #: 1.5 * 2**52 as a float64 and its bit pattern: for an integer |v| < 2**51 the float64 with bits
 #: ``v + _MAGIC_BITS`` is exactly ``_MAGIC + v`` (the spacing there is 1), see ``i2f``.
 _MAGIC = 6755399441055744.0
 _MAGIC_BITS = np.int64(0x4338000000000000)
+#: The same for ``v 2**-29``: the spacing of float64 at 1.5 * 2**23 is 2**-29 (``i2f_m29``).
+_MAGIC29 = 1.5 * 2.0 ** 23
+_MAGIC29_BITS = np.int64(np.array([_MAGIC29]).view(np.int64)[0])
 
 #: 2**-32: spacing of the 32-bit uniforms of the Box-Muller transform.
 TWO_M32 = 2.0 ** -32
@@ -244,34 +263,43 @@ def i2f(v):
     return np.int64(np.int64(v) + _MAGIC_BITS).view(np.float64) - _MAGIC
 
 
+@jit(fastmath=EXACT)
+def i2f_m29(v):
+    """``float64(v) * 2**-29`` for an integer ``|v| < 2**51``, exactly: ``i2f`` with the magic
+    constant ``1.5 * 2**23``, where the float64 spacing is ``2**-29`` (the scaling is free)."""
+    return np.int64(np.int64(v) + _MAGIC29_BITS).view(np.float64) - _MAGIC29
+
+
 @jit(inline="always")
-def log_poly(x):
-    """Natural log of a positive normal float64 without libm: ``x = m 2**k`` with ``m`` in
-    ``[sqrt(1/2), sqrt(2))`` by bit manipulation, ``log m = 2 s + s R(s**2)``,
-    ``s = (m - 1)/(m + 1)``, with fdlibm's minimax ``R``. Relative error about 1 ulp."""
-    ix = np.float64(x).view(np.int64)
-    k = (ix - _SQRT_HALF_BITS) >> 52
-    f = np.int64(ix - (k << 52)).view(np.float64) - 1.0
+def neg2log_u1(xu):
+    """``-2 log u1`` for ``u1 = (xu + 1) 2**-32``, ``xu`` a 32-bit word, without libm: the exact
+    float64 ``v = xu + 1 = m 2**k`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` by bit manipulation,
+    ``s = (m - 1)/(m + 1)``, then ``-2 log u1 = (k - 32) (-2 log 2) + s Q(s**2)`` (fdlibm's
+    polynomial with the -2 folded in). Relative error about 1 ulp; exactly 0 at ``u1 = 1``."""
+    v = i2f(np.int64(xu & _MASK32) + _ONE_I)
+    iv = np.float64(v).view(np.int64)
+    k = (iv - _SQRT_HALF_BITS) >> 52
+    f = np.int64(iv - (k << 52)).view(np.float64) - 1.0
     s = f / (2.0 + f)
     z = s * s
-    r = z * (LG1 + z * (LG2 + z * (LG3 + z * (LG4 + z * (LG5 + z * (LG6 + z * LG7))))))
-    fk = i2f(k)
-    return fk * LN2_HI + ((s + s) + (s * r + fk * LN2_LO))
+    q = Q0 + z * (Q1 + z * (Q2 + z * (Q3 + z * (Q4 + z * (Q5 + z * (Q6 + z * Q7))))))
+    return i2f(k - _THIRTY_TWO) * M2LN2 + s * q
 
 
 @jit(inline="always")
-def cos_sin_2pi(j):
-    """``(cos(2 pi u), sin(2 pi u))`` for ``u = j * 2**-53``, ``0 <= j < 2**53`` (int64), without
-    libm and without branches: ``j = q 2**51 + i`` with the nearest quarter turn ``q`` and
-    ``|i| <= 2**50`` (exact integer arithmetic), ``x = 2 pi i 2**-53`` in ``[-pi/4, pi/4]``,
-    fdlibm's minimax ``sin``/``cos`` kernels, then a quadrant swap and sign flips. Absolute
-    error about 1e-16."""
-    j = np.int64(j)
-    q = (j + _HALF_QUARTER) >> 51
-    x = i2f(j - (q << 51)) * TWO_PI_M53
-    z = x * x
-    sn = x + (x * z) * (S1 + z * (S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)))))
-    cs = (1.0 - 0.5 * z) + (z * z) * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6)))))
+def cos_sin_turn(xa):
+    """``(cos 2 pi u2, sin 2 pi u2)`` for ``u2 = xa 2**-32``, ``xa`` a 32-bit word, without libm
+    and without branches: ``xa = q 2**30 + i`` with the nearest quarter turn ``q`` (0..4) and
+    ``|i| <= 2**29`` (exact integer arithmetic), ``t = i 2**-29`` in ``[-1, 1]`` (exactly), so the
+    angle is ``q pi/2 + t pi/4``; fdlibm's minimax ``sin``/``cos`` kernels with the ``pi/4``
+    folded into their coefficients, then a quadrant swap and sign flips. Absolute error about
+    1e-16."""
+    a = np.int64(xa & _MASK32)
+    q = (a + _EIGHTH_TURN) >> 30
+    t = i2f_m29(a - (q << 30))
+    z = t * t
+    sn = t * (A0 + z * (A1 + z * (A2 + z * (A3 + z * (A4 + z * (A5 + z * A6))))))
+    cs = 1.0 + z * (B1 + z * (B2 + z * (B3 + z * (B4 + z * (B5 + z * (B6 + z * B7))))))
     swap = (q & 1) == 1
     a = sn if swap else cs
     b = cs if swap else sn
@@ -283,11 +311,10 @@ def cos_sin_2pi(j):
 
 @jit(inline="always")
 def _bm(xu, xa):
-    """One Box-Muller pair from two 32-bit words: ``u1 = (xu + 1) 2**-32`` in ``(0, 1]``, angle
-    ``2 pi xa 2**-32`` (``xa << 21`` on the 53-bit grid of ``cos_sin_2pi``, exactly)."""
-    u1 = i2f(np.int64(xu & _MASK32) + np.int64(1)) * TWO_M32
-    r = np.sqrt(-2.0 * log_poly(u1))
-    c, s = cos_sin_2pi(np.int64(xa & _MASK32) << _SH21)
+    """One Box-Muller pair from two 32-bit words: radius ``sqrt(-2 log u1)``,
+    ``u1 = (xu + 1) 2**-32`` in ``(0, 1]``, angle ``2 pi xa 2**-32``."""
+    r = np.sqrt(neg2log_u1(xu))
+    c, s = cos_sin_turn(xa)
     return r * c, r * s
 
 
@@ -340,7 +367,7 @@ def _bm32(xu, xa):
     instead (the radius of pairs with ``u1`` near 1 keeps its relative accuracy). The angle is
     reduced to the nearest quarter turn ``q = ((xa >> 29) + 1) >> 1`` (0..4, 4 is quadrant 0)
     and ``i = xa - q 2**30`` wrapped to int32 (``|i| <= 2**29``), then polynomials on
-    [-pi/4, pi/4], a swap and sign flips as in ``cos_sin_2pi``.
+    [-pi/4, pi/4], a swap and sign flips as in ``cos_sin_turn``.
 
     Every integer result is cast back to 32 bits at once: Numba widens int32 and uint32
     arithmetic to 64 bits, and LLVM narrows an operation back only where a cast follows it, so
