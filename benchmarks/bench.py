@@ -311,9 +311,10 @@ def blas_info():
     return "; ".join(parts)
 
 
-def gaussian_rate(threads, repeats=3, n=2_000_000, dtype=np.float64):
+def gaussian_rate(threads, repeats=3, seconds=0.5, dtype=np.float64):
     """In-kernel Gaussians/s through the buffers the update uses, in the float64 transform or
-    (dtype float32) the float32 one of float32 runs."""
+    (dtype float32) the float32 one of float32 runs; each of the repeats draws about
+    ``seconds`` worth (a few milliseconds would catch this machine's passing states)."""
     import numba
 
     from langevin_nn.kernels import philox
@@ -323,6 +324,10 @@ def gaussian_rate(threads, repeats=3, n=2_000_000, dtype=np.float64):
     R = 2 * threads
     proto = np.empty(0, dtype)
     philox.gaussian_throughput_kernel(np.uint64(SEED), 1000, R, proto)
+    n = 2_000_000
+    t0 = time.perf_counter()
+    philox.gaussian_throughput_kernel(np.uint64(SEED), n, R, proto)
+    n = max(n, int(seconds * n / (time.perf_counter() - t0)))
     out = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -396,9 +401,11 @@ def main(argv=None):
     mm = med(matmul_rate(repeats))
     log(f"float64 matmul (NumPy, 2048^3, all threads): {mm[0] / 1e9:.1f} GFLOP/s "
         f"[{mm[1] / 1e9:.1f}-{mm[2] / 1e9:.1f}]")
-    g1 = med(gaussian_rate(1, repeats))
-    g2 = med(gaussian_rate(min(2, numba.config.NUMBA_NUM_THREADS), repeats))
-    g32 = med(gaussian_rate(min(2, numba.config.NUMBA_NUM_THREADS), repeats, dtype=np.float32))
+    gs = a.seconds / 3
+    g1 = med(gaussian_rate(1, repeats, gs))
+    g2 = med(gaussian_rate(min(2, numba.config.NUMBA_NUM_THREADS), repeats, gs))
+    g32 = med(gaussian_rate(min(2, numba.config.NUMBA_NUM_THREADS), repeats, gs,
+                            dtype=np.float32))
     log(f"in-kernel Gaussians (Philox4x32-10 + Box-Muller): {g1[0] / 1e9:.2f}e9/s on 1 thread, "
         f"{g2[0] / 1e9:.2f}e9/s on 2 [{g2[1] / 1e9:.2f}-{g2[2] / 1e9:.2f}]; float32 transform "
         f"{g32[0] / 1e9:.2f}e9/s on 2 [{g32[1] / 1e9:.2f}-{g32[2] / 1e9:.2f}]")
