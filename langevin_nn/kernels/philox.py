@@ -88,8 +88,8 @@ registers (one fused loop spilled on AVX2's 16 vector registers) and the float32
 at the float32 width. Integer -> float conversions go through ``i2f`` (AVX2 has no vector
 int64 -> float64 conversion; LLVM scalarised each one). Measured rates are in
 ``docs/performance.md`` (float64 Gaussians/s per core: 0.39e9 on a Zen 3 core, AVX2; about 0.75e9
-on a Sapphire Rapids, 0.6-0.8e9 on a Zen 4 (512-bit operations in two halves) and 1.1-1.4e9 on a
-Zen 5 core, AVX-512). The float64 transform is bound by its multiplications and fused
+on a Sapphire Rapids, 0.7-0.9e9 on a Zen 4 (512-bit operations in two halves; the folded
+transform, the others before it) and 1.1-1.4e9 on a Zen 5 core, AVX-512). The float64 transform is bound by its multiplications and fused
 multiply-adds, not by the division and square root: on a Zen 4 core it was no faster without
 the division and 9 % faster without both.
 
