@@ -89,9 +89,10 @@ at the float32 width. Integer -> float conversions go through ``i2f`` (AVX2 has 
 int64 -> float64 conversion; LLVM scalarised each one). Measured rates are in
 ``docs/performance.md`` (float64 Gaussians/s per core: 0.39e9 on a Zen 3 core, AVX2; about 0.75e9
 on a Sapphire Rapids, 0.7-0.9e9 on a Zen 4 (512-bit operations in two halves; the folded
-transform, the others before it) and 1.1-1.4e9 on a Zen 5 core, AVX-512). The float64 transform is bound by its multiplications and fused
-multiply-adds, not by the division and square root: on a Zen 4 core it was no faster without
-the division and 9 % faster without both.
+transform, the others before it) and 1.1-1.4e9 on a Zen 5 core, AVX-512). The float64
+transform is bound by its multiplications and fused multiply-adds, not by the division and
+square root: on a Zen 4 core it was no faster without the division and 9 % faster without
+both.
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
 ``noisy_axpby`` generates 512 blocks at a time into four buffers (16 KB, in L1) and consumes
@@ -190,8 +191,8 @@ B = tuple(c * _PI4 ** (2 * n + 2) for n, c in enumerate((-0.5, C1, C2, C3, C4, C
 Q0, Q1, Q2, Q3, Q4, Q5, Q6, Q7 = Q
 A0, A1, A2, A3, A4, A5, A6 = A
 B1, B2, B3, B4, B5, B6, B7 = B
-#: -2 log 2, rounded once (|k| <= 32 times its rounding error of 1.1e-16 stays below 1 ulp of
-#: -2 log u1 = 2 |k| log 2 - 2 log m).
+#: -2 log 2, rounded once (relative error 8e-17; near the cancellation of the two terms of
+#: ``neg2log_u1`` it reaches an ulp of the result, module docstring).
 M2LN2 = -2.0 * math.log(2.0)
 
 #: float64 bit pattern of sqrt(1/2): mantissas are reduced to [sqrt(1/2), sqrt(2)).
@@ -275,7 +276,7 @@ def neg2log_u1(xu):
     """``-2 log u1`` for ``u1 = (xu + 1) 2**-32``, ``xu`` a 32-bit word, without libm: the exact
     float64 ``v = xu + 1 = m 2**k`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` by bit manipulation,
     ``s = (m - 1)/(m + 1)``, then ``-2 log u1 = (k - 32) (-2 log 2) + s Q(s**2)`` (fdlibm's
-    polynomial with the -2 folded in). Relative error about 1 ulp; exactly 0 at ``u1 = 1``."""
+    polynomial with the -2 folded in). Within 3 ulp (2.05 measured); exactly 0 at ``u1 = 1``."""
     v = i2f(np.int64(xu & _MASK32) + _ONE_I)
     iv = np.float64(v).view(np.int64)
     k = (iv - _SQRT_HALF_BITS) >> 52
