@@ -174,10 +174,13 @@ _XU = np.concatenate([
 ]).astype(np.uint64) & np.uint64(2**32 - 1)
 
 _Q = 2**30
+#: angle words at and beside every quarter turn, and on both sides of every boundary between
+#: the nearest quarter turns (odd multiples of 2**29); indices 0, 3, 6, 9 are the quarter turns
+_ANGLE_EDGES = ([0, 1, _Q - 1, _Q, _Q + 1, 2 * _Q - 1, 2 * _Q, 2 * _Q + 1, 3 * _Q - 1, 3 * _Q,
+                 3 * _Q + 1, 2**32 - 2, 2**32 - 1]
+                + [j * 2**29 + d for j in (1, 3, 5, 7) for d in (-1, 0, 1)])
 _XA = np.concatenate([
-    np.array([0, 1, _Q - 1, _Q, _Q + 1, 2 * _Q - 1, 2 * _Q, 2 * _Q + 1, 3 * _Q - 1, 3 * _Q,
-              3 * _Q + 1, 2**32 - 2, 2**32 - 1]
-             + [j * 2**29 + d for j in (1, 3, 5, 7) for d in (-1, 0, 1)], dtype=np.int64),
+    np.array(_ANGLE_EDGES, dtype=np.int64),
     np.random.default_rng(2).integers(0, 2**32, 40000),
 ]).astype(np.uint64)
 
@@ -280,14 +283,10 @@ def _edge_words():
     (radius 0), u1 at 1 - 2**-32 .. 1 - 2**-20 (where float32 u1 loses 1 - u1), the k = 0 / -1
     boundary near sqrt(1/2), and angles at and beside every quarter turn and every boundary
     between quarter turns."""
-    q = 2**30
     near_one = [2**32 - 1 - d for d in (0, 1, 2, 255, 256, 4095, 2**12 + 1, 2**20)]
-    half = int(math.sqrt(0.5) * 2**32)
+    half = _SQRT_HALF_W
     radius = [0, 1, 2, 2**8, 2**24, half - 2, half - 1, half, half + 1, 2**31] + near_one
-    # every boundary of the nearest quarter turn (odd multiples of 2**29) from both sides
-    angle = [0, 1, q - 1, q, q + 1, 2 * q, 3 * q - 1, 3 * q, 2**32 - 1]
-    angle += [j * 2**29 + d for j in (1, 3, 5, 7) for d in (-1, 0, 1)]
-    xu, xa = np.meshgrid(radius, angle)
+    xu, xa = np.meshgrid(radius, _ANGLE_EDGES)
     xu, xa = xu.ravel(), xa.ravel()
     return np.array([xu, xa, xa[::-1], xu[::-1]], dtype=np.uint64)
 
