@@ -197,6 +197,8 @@ M2LN2 = -2.0 * math.log(2.0)
 
 #: float64 bit pattern of sqrt(1/2): mantissas are reduced to [sqrt(1/2), sqrt(2)).
 _SQRT_HALF_BITS = np.int64(np.array([math.sqrt(0.5)]).view(np.int64)[0])
+_SQRT_HALF_BITS_U = _U(_SQRT_HALF_BITS)
+_SH52 = _U(52)
 _EIGHTH_TURN = np.int64(1 << 29)      # half a quarter turn in units of 2**-32
 _SIGN = 62                            # (2 << 62) is the float64 sign bit
 #: 1.5 * 2**52 as a float64 and its bit pattern: for an integer |v| < 2**51 the float64 with bits
@@ -279,7 +281,9 @@ def neg2log_u1(xu):
     polynomial with the -2 folded in). Within 3 ulp (2.05 measured); exactly 0 at ``u1 = 1``."""
     v = i2f(np.int64(xu & _MASK32) + _ONE_I)
     iv = np.float64(v).view(np.int64)
-    k = (iv - _SQRT_HALF_BITS) >> 52
+    # v >= 1, so iv - bits(sqrt(1/2)) > 0 and the shift may be logical: AVX2 has no 64-bit
+    # arithmetic shift (LLVM emulates one with four operations)
+    k = np.int64((_U(iv) - _SQRT_HALF_BITS_U) >> _SH52)
     f = np.int64(iv - (k << 52)).view(np.float64) - 1.0
     s = f / (2.0 + f)
     z = s * s
@@ -434,33 +438,17 @@ def _words(seed, stream, replica, step, c0, m, w):
         w3[k] = np.uint32(x3)
 
 
-def _box_muller_as(proto, x0, x1, x2, x3):
-    """The four Gaussians of a block's words in the precision of the array ``proto``:
-    ``box_muller32`` for float32, else ``box_muller`` (chosen at compile time inside kernels, by
-    the overload below)."""
-    if proto.dtype == np.float32:
-        return box_muller32(x0, x1, x2, x3)
-    return box_muller(_U(x0), _U(x1), _U(x2), _U(x3))
-
-
-@_overload(_box_muller_as, inline="always")
-def _ol_box_muller_as(proto, x0, x1, x2, x3):
-    if proto.dtype == _types.float32:
-        return lambda proto, x0, x1, x2, x3: box_muller32(x0, x1, x2, x3)
-    return lambda proto, x0, x1, x2, x3: box_muller(_U(x0), _U(x1), _U(x2), _U(x3))
-
-
 @jit(**NOREF)
-def _transform(m, w, q0, q1, q2, q3):
-    """``q_j[k]`` = Gaussian ``j`` of the words ``w[:, k]``, ``k < m``, in the precision of the
-    buffers q (float64 or float32)."""
+def _transform32(m, w, q0, q1, q2, q3):
+    """``q_j[k]`` = float32 Gaussian ``j`` of the words ``w[:, k]``, ``k < m`` (``box_muller32``,
+    one loop at the float32 vector width)."""
     wide_vectors()
     w0 = w[0]
     w1 = w[1]
     w2 = w[2]
     w3 = w[3]
     for k in range(m):
-        g0, g1, g2, g3 = _box_muller_as(q0, w0[k], w1[k], w2[k], w3[k])
+        g0, g1, g2, g3 = box_muller32(w0[k], w1[k], w2[k], w3[k])
         q0[k] = g0
         q1[k] = g1
         q2[k] = g2
@@ -468,14 +456,63 @@ def _transform(m, w, q0, q1, q2, q3):
 
 
 @jit(**NOREF)
+def _radii(m, wu, r):
+    """``r[k] = sqrt(-2 log u1)`` of the words ``wu[k]``, ``k < m`` (float64)."""
+    wide_vectors()
+    for k in range(m):
+        r[k] = np.sqrt(neg2log_u1(wu[k]))
+
+
+@jit(**NOREF)
+def _turns(m, wa, qc, qs):
+    """``(qc[k], qs[k]) = qc[k] (cos, sin)(2 pi wa[k] 2**-32)``, ``k < m``: the radii that
+    ``qc`` holds times the cosine and sine of the angle words (float64)."""
+    wide_vectors()
+    for k in range(m):
+        c, s = cos_sin_turn(wa[k])
+        r = qc[k]
+        qc[k] = r * c
+        qs[k] = r * s
+
+
+@jit(**NOREF)
+def _transform64(m, w, q0, q1, q2, q3):
+    """``q_j[k]`` = float64 Gaussian ``j`` of the words ``w[:, k]``, ``k < m``: ``box_muller``'s
+    numbers bit for bit, in four loops (the radii of the two pairs, then their angles) rather than
+    one. One loop holds some 25 constants and spills on AVX2's 16 vector registers; apart, the
+    float64 transform took 1.30 instead of 1.46 ns a Gaussian on a Zen 3 core (with the logical
+    shift of ``neg2log_u1``; docs/performance.md)."""
+    _radii(m, w[0], q0)
+    _radii(m, w[2], q2)
+    _turns(m, w[1], q0, q1)
+    _turns(m, w[3], q2, q3)
+
+
+def _transform(m, w, q0, q1, q2, q3):
+    """``q_j[k]`` = Gaussian ``j`` of the words ``w[:, k]``, ``k < m``, in the precision of the
+    buffers q: ``_transform64`` or ``_transform32``, chosen at compile time inside kernels (the
+    overload below)."""
+    if q0.dtype == np.float32:
+        return _transform32(m, w, q0, q1, q2, q3)
+    return _transform64(m, w, q0, q1, q2, q3)
+
+
+@_overload(_transform, inline="always")
+def _ol_transform(m, w, q0, q1, q2, q3):
+    if q0.dtype == _types.float32:
+        return lambda m, w, q0, q1, q2, q3: _transform32(m, w, q0, q1, q2, q3)
+    return lambda m, w, q0, q1, q2, q3: _transform64(m, w, q0, q1, q2, q3)
+
+
+@jit(**NOREF)
 def _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3, w):
     """``q_j[k] =`` Gaussian ``4 (c0 + k) + j`` for ``k < m``, in the precision of the buffers
     (float64, or float32 by ``box_muller32``); ``w``: uint32 scratch (4, >= m).
 
-    Two vectorised passes: the Philox words of the m blocks (``_words``, integer work), then the
-    transform (``_transform``). Apart, each pass keeps its constants and temporaries in
-    registers (AVX2 has 16 vector registers; one fused loop spilled), and the float32
-    transform runs at the float32 vector width."""
+    Vectorised passes: the Philox words of the m blocks (``_words``, integer work), then the
+    transform (``_transform``: four float64 loops, or one float32 loop). Apart, each pass keeps
+    its constants and temporaries in registers (AVX2 has 16 vector registers; one fused loop
+    spilled), and the float32 transform runs at the float32 vector width."""
     _words(seed, stream, replica, step, c0, m, w)
     _transform(m, w, q0, q1, q2, q3)
 
