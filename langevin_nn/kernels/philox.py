@@ -82,17 +82,18 @@ Two more things decide whether those loops vectorise well (docs/performance.md):
 Throughput: a Philox block costs about as much as one Box-Muller pair (the rounds are 20
 ``vpmuludq`` and 20 shifts per vector of blocks, on few vector ports), so each block gives four
 Gaussians (two pairs from 32-bit uniforms) rather than two (53-bit uniforms). ``_quads`` draws the
-words of 512 blocks in one vectorised pass (``_words``) and transforms them in a second
-(``_transform``, float64 or float32): apart, each loop keeps its constants and temporaries in
-registers (one fused loop spilled on AVX2's 16 vector registers) and the float32 transform runs
-at the float32 width. Integer -> float conversions go through ``i2f`` (AVX2 has no vector
+words of 512 blocks in one vectorised pass (``_words``) and transforms them after it
+(``_transform``: in float64 four loops, the two pairs' radii and then their angles; in float32
+one loop): apart, each loop keeps its constants and temporaries in registers (one fused loop
+spilled on AVX2's 16 vector registers) and the float32 transform runs at the float32 width. Integer -> float conversions go through ``i2f`` (AVX2 has no vector
 int64 -> float64 conversion; LLVM scalarised each one). Measured rates are in
-``docs/performance.md`` (float64 Gaussians/s per core: 0.39e9 on a Zen 3 core, AVX2; about 0.75e9
-on a Sapphire Rapids, 0.7-0.9e9 on a Zen 4 (512-bit operations in two halves; the folded
-transform, the others before it) and 1.1-1.4e9 on a Zen 5 core, AVX-512). The float64
-transform is bound by its multiplications and fused multiply-adds, not by the division and
-square root: on a Zen 4 core it was no faster without the division and 9 % faster without
-both.
+``docs/performance.md`` (float64 Gaussians/s per core: 0.34-0.40e9 on a Zen 3 core, AVX2, with
+``_transform64``'s four loops; about 0.75e9 on a Sapphire Rapids, 0.7-0.9e9 on a Zen 4 (512-bit
+operations in two halves; the folded transform, the others before it) and 1.1-1.4e9 on a Zen 5
+core, AVX-512). On the AVX-512 cores the float64 transform is bound by its multiplications and
+fused multiply-adds, not by the division and square root: on a Zen 4 core it was no faster
+without the division and 9 % faster without both. On a Zen 3 core the radius loop is bound by
+the divider (26 % faster without the square root) and the angle loop by the FMA pipes.
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
 ``noisy_axpby`` generates 512 blocks at a time into four buffers (16 KB, in L1) and consumes
