@@ -85,8 +85,9 @@ Gaussians (two pairs from 32-bit uniforms) rather than two (53-bit uniforms). ``
 words of 512 blocks in one vectorised pass (``_words``) and transforms them after it
 (``_transform``: in float64 four loops, the two pairs' radii and then their angles; in float32
 one loop): apart, each loop keeps its constants and temporaries in registers (one fused loop
-spilled on AVX2's 16 vector registers) and the float32 transform runs at the float32 width. Integer -> float conversions go through ``i2f`` (AVX2 has no vector
-int64 -> float64 conversion; LLVM scalarised each one). Measured rates are in
+spilled on AVX2's 16 vector registers) and the float32 transform runs at the float32 width.
+Integer -> float conversions go through ``i2f`` (AVX2 has no vector int64 -> float64
+conversion; LLVM scalarised each one). Measured rates are in
 ``docs/performance.md`` (float64 Gaussians/s per core: 0.34-0.40e9 on a Zen 3 core, AVX2, with
 ``_transform64``'s four loops; about 0.75e9 on a Sapphire Rapids, 0.7-0.9e9 on a Zen 4 (512-bit
 operations in two halves; the folded transform, the others before it) and 1.1-1.4e9 on a Zen 5
@@ -479,10 +480,10 @@ def _turns(m, wa, qc, qs):
 @jit(**NOREF)
 def _transform64(m, w, q0, q1, q2, q3):
     """``q_j[k]`` = float64 Gaussian ``j`` of the words ``w[:, k]``, ``k < m``: ``box_muller``'s
-    numbers bit for bit, in four loops (the radii of the two pairs, then their angles) rather than
-    one. One loop holds some 25 constants and spills on AVX2's 16 vector registers; apart, the
-    float64 transform took 1.30 instead of 1.46 ns a Gaussian on a Zen 3 core (with the logical
-    shift of ``neg2log_u1``; docs/performance.md)."""
+    expressions (the same bits where measured), in four loops (the radii of the two pairs, then
+    their angles) rather than one. One loop holds some 25 constants and spills on AVX2's 16 vector
+    registers; apart, the float64 transform took 1.30 instead of 1.46 ns a Gaussian on a Zen 3
+    core (with the logical shift of ``neg2log_u1``; docs/performance.md)."""
     _radii(m, w[0], q0)
     _radii(m, w[2], q2)
     _turns(m, w[1], q0, q1)
