@@ -279,7 +279,8 @@ def test_blas_held_to_one_thread_while_kernels_run():
 @pytest.mark.parametrize("R, threads", [(1, 2), (3, 2), (16, 2), (1000, 2), (7, 1), (5, 3)])
 def test_replica_blocks_run_every_replica_once_per_chunk(monkeypatch, R, threads):
     """The threads take contiguous blocks from a shared queue: every replica is advanced
-    exactly once per call, by blocks of about R / (8 threads) (one block on one thread), and
+    exactly once per call, by guided blocks (each ceil(left / (2 threads)) replicas of those
+    left, so the sizes never grow and the last is one replica; one block on one thread), and
     each call starts from the first block again."""
     import threading
     import time
@@ -302,8 +303,12 @@ def test_replica_blocks_run_every_replica_once_per_chunk(monkeypatch, R, threads
         covered = [r for r0, r1 in spans for r in range(r0, r1)]
         assert covered == list(range(R))
         T = min(threads, R)
-        assert len(spans) == (1 if T == 1 else min(R, 8 * T))
-        assert max(r1 - r0 for r0, r1 in spans) - min(r1 - r0 for r0, r1 in spans) <= 1
+        sizes = [r1 - r0 for r0, r1 in spans]
+        if T == 1:
+            assert sizes == [R]
+            continue
+        assert sizes == [-(-(R - r0) // (2 * T)) for r0, _ in spans]
+        assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
 
 
 # ------------------------------------------------------------------ options.disjoint_arrays

@@ -573,26 +573,39 @@ def _serial_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-class ReplicaBlocks:
-    """``run_block`` over R replicas in contiguous blocks of about R / (8 threads) replicas,
-    which the threads take one at a time from a shared queue (a parallel loop around this call
-    tree compiled for a quarter of a cold quickstart's time, done in Python). A dynamic
-    schedule: on a shared machine the two cores' speeds differ from chunk to chunk (by 3-20 %
-    on a Zen 4 machine), and a thread that finishes early takes more blocks instead of waiting
-    at the end of the chunk. Each replica's numbers depend on its own state and on ``(seed,
-    stream, replica, step, counter)`` only, so the results depend neither on the number of
-    threads nor on which thread ran which block. Use as a context manager (it owns a thread
-    pool)."""
+def guided_blocks(R: int, threads: int, share: int) -> list[tuple[int, int]]:
+    """Contiguous (r0, r1) blocks covering 0..R-1, each ceil(left / (share * threads)) replicas
+    of the ``left`` not yet covered; one block for one thread."""
+    if threads <= 1:
+        return [(0, R)]
+    out, r0 = [], 0
+    while r0 < R:
+        r1 = r0 + -(-(R - r0) // (share * threads))
+        out.append((r0, r1))
+        r0 = r1
+    return out
 
-    #: Blocks per thread: the end of a chunk waits at most for one block, 1/8 of a thread's share.
-    BLOCKS_PER_THREAD = 8
+
+class ReplicaBlocks:
+    """``run_block`` over R replicas in contiguous blocks of decreasing size, which the threads
+    take one at a time from a shared queue (a parallel loop around this call tree compiled for a
+    quarter of a cold quickstart's time, done in Python). A dynamic schedule: on a shared machine
+    the two cores' speeds differ from chunk to chunk (by 3-20 % on a Zen 4 machine), and a
+    thread that finishes early takes more blocks instead of waiting at the end of the chunk.
+    Guided sizes (each block a quarter of the replicas left over the number of threads, down to
+    one replica): few calls (each unboxes some 60 arrays, about 25 us under the GIL), and the
+    end of a chunk waits for one small block at most. Each replica's numbers depend on its own
+    state and on ``(seed, stream, replica, step, counter)`` only, so the results depend neither
+    on the number of threads nor on which thread ran which block. Use as a context manager (it
+    owns a thread pool)."""
+
+    #: A block takes 1 / (GUIDED_SHARE * threads) of the replicas not yet given out.
+    GUIDED_SHARE = 2
 
     def __init__(self, R: int, threads: int):
         T = max(1, min(int(threads), R))
-        nb = min(R, T * self.BLOCKS_PER_THREAD) if T > 1 else 1
-        edges = [(R * k) // nb for k in range(nb + 1)]
         self.threads = T
-        self.blocks = [(edges[k], edges[k + 1]) for k in range(nb)]
+        self.blocks = guided_blocks(R, T, self.GUIDED_SHARE)
         self._pool = ThreadPoolExecutor(T - 1, "lnn-replicas") if T > 1 else None
         self._blas = _serial_blas()
 
