@@ -112,6 +112,23 @@ def test_tanh_special_values():
     assert t[10] == 1.0 and d[10] == 0.0
 
 
+@numba.njit
+def _f2i_many(v):
+    out = np.empty(v.size, np.int64)
+    for i in range(v.size):
+        out[i] = act._f2i(v[i])
+    return out
+
+
+def test_f2i_is_the_exact_conversion():
+    """tanh's float64 -> int64 conversion by the 1.5 * 2**52 addition (vectorisable on AVX2)
+    equals np.int64 on integer-valued floats |v| < 2**51, k's range in tanh and far beyond."""
+    big = 2.0 ** 51 - 1
+    v = np.concatenate([np.arange(-1100.0, 2.0), [-big, big, -2.0 ** 40, 2.0 ** 40, -0.0],
+                        np.random.default_rng(3).integers(-2**50, 2**50, 1000).astype(float)])
+    np.testing.assert_array_equal(_f2i_many(v), v.astype(np.int64))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_act_rows_equals_elementwise(dtype):
     """The per-layer vector loops give the activation catalogue's values and derivatives."""
