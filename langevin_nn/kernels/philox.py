@@ -83,18 +83,22 @@ Throughput: a Philox block costs about as much as one Box-Muller pair (the round
 ``vpmuludq`` and 20 shifts per vector of blocks, on few vector ports), so each block gives four
 Gaussians (two pairs from 32-bit uniforms) rather than two (53-bit uniforms). ``_quads`` draws the
 words of 512 blocks in one vectorised pass (``_words``) and transforms them after it
-(``_transform``: in float64 four loops, the two pairs' radii and then their angles; in float32
-one loop): apart, each loop keeps its constants and temporaries in registers (one fused loop
-spilled on AVX2's 16 vector registers) and the float32 transform runs at the float32 width.
+(``_transform``: in float64 six loops, for each pair the log's quotient, the rest of the log,
+then the square root with the angle; in float32 one loop): apart, each loop keeps its constants
+and temporaries in registers (one fused loop spilled on AVX2's 16 vector registers), its
+dependency chain is short enough for the core to keep several iterations in flight, and the
+float32 transform runs at the float32 width.
 Integer -> float conversions go through ``i2f`` (AVX2 has no vector int64 -> float64
 conversion; LLVM scalarised each one). Measured rates are in
 ``docs/performance.md`` (float64 Gaussians/s per core: 0.34-0.40e9 on a Zen 3 core, AVX2, with
-``_transform64``'s four loops; about 0.75e9 on a Sapphire Rapids, 0.7-0.9e9 on a Zen 4 (512-bit
+``_transform64`` in four loops, 0.41-0.50e9 in six; about 0.75e9 on a Sapphire Rapids, 0.7-0.9e9 on a Zen 4 (512-bit
 operations in two halves; the folded transform, the others before it) and 1.1-1.4e9 on a Zen 5
 core, AVX-512). On the AVX-512 cores the float64 transform is bound by its multiplications and
 fused multiply-adds, not by the division and square root: on a Zen 4 core it was no faster
-without the division and 9 % faster without both. On a Zen 3 core the radius loop is bound by
-the divider (26 % faster without the square root) and the angle loop by the FMA pipes.
+without the division and 9 % faster without both. On a Zen 3 core the loops are bound by the
+length of their dependency chains (the division's and square root's latencies among them) more
+than by any unit: moving the division to a loop of its own and the square root into the angle
+loop made the float64 transform 15 % faster, with the same operations.
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
 ``noisy_axpby`` generates 512 blocks at a time into four buffers (16 KB, in L1) and consumes
@@ -276,21 +280,35 @@ def i2f_m29(v):
 
 
 @jit(inline="always")
-def neg2log_u1(xu):
-    """``-2 log u1`` for ``u1 = (xu + 1) 2**-32``, ``xu`` a 32-bit word, without libm: the exact
-    float64 ``v = xu + 1 = m 2**k`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` by bit manipulation,
-    ``s = (m - 1)/(m + 1)``, then ``-2 log u1 = (k - 32) (-2 log 2) + s Q(s**2)`` (fdlibm's
-    polynomial with the -2 folded in). Within 3 ulp (2.05 measured); exactly 0 at ``u1 = 1``."""
+def _log_split(xu):
+    """``(k, f)`` with ``xu + 1 = (1 + f) 2**k`` and ``1 + f`` in ``[sqrt(1/2), sqrt(2))``, by bit
+    manipulation of the exact float64 ``xu + 1`` (``neg2log_u1``'s reduction)."""
     v = i2f(np.int64(xu & _MASK32) + _ONE_I)
     iv = np.float64(v).view(np.int64)
     # v >= 1, so iv - bits(sqrt(1/2)) > 0 and the shift may be logical: AVX2 has no 64-bit
     # arithmetic shift (LLVM emulates one with four operations)
     k = np.int64((_U(iv) - _SQRT_HALF_BITS_U) >> _SH52)
     f = np.int64(iv - (k << 52)).view(np.float64) - 1.0
-    s = f / (2.0 + f)
+    return k, f
+
+
+@jit(inline="always")
+def _log_tail(k, s):
+    """``-2 log u1 = (k - 32) (-2 log 2) + s Q(s**2)`` from ``_log_split``'s k and the quotient
+    ``s = f / (2 + f)``."""
     z = s * s
     q = Q0 + z * (Q1 + z * (Q2 + z * (Q3 + z * (Q4 + z * (Q5 + z * (Q6 + z * Q7))))))
     return i2f(k - _THIRTY_TWO) * M2LN2 + s * q
+
+
+@jit(inline="always")
+def neg2log_u1(xu):
+    """``-2 log u1`` for ``u1 = (xu + 1) 2**-32``, ``xu`` a 32-bit word, without libm: the exact
+    float64 ``v = xu + 1 = m 2**k`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` by bit manipulation,
+    ``s = (m - 1)/(m + 1)``, then ``-2 log u1 = (k - 32) (-2 log 2) + s Q(s**2)`` (fdlibm's
+    polynomial with the -2 folded in). Within 3 ulp (2.05 measured); exactly 0 at ``u1 = 1``."""
+    k, f = _log_split(xu)
+    return _log_tail(k, f / (2.0 + f))
 
 
 @jit(inline="always")
@@ -458,21 +476,34 @@ def _transform32(m, w, q0, q1, q2, q3):
 
 
 @jit(**NOREF)
-def _radii(m, wu, r):
-    """``r[k] = sqrt(-2 log u1)`` of the words ``wu[k]``, ``k < m`` (float64)."""
+def _quotients(m, wu, r):
+    """``r[k] = f / (2 + f)`` of the words ``wu[k]``, ``k < m`` (``_log_split``; float64): the
+    division of ``neg2log_u1``, in a loop of its own."""
     wide_vectors()
     for k in range(m):
-        r[k] = np.sqrt(neg2log_u1(wu[k]))
+        _, f = _log_split(wu[k])
+        r[k] = f / (2.0 + f)
+
+
+@jit(**NOREF)
+def _logs(m, wu, r):
+    """``r[k] = -2 log u1`` of the words ``wu[k]``, ``k < m``, from the quotients that ``r``
+    holds (``_quotients``; the exponent k is split off the word again, off the critical path)."""
+    wide_vectors()
+    for k in range(m):
+        e, _ = _log_split(wu[k])
+        r[k] = _log_tail(e, r[k])
 
 
 @jit(**NOREF)
 def _turns(m, wa, qc, qs):
-    """``(qc[k], qs[k]) = qc[k] (cos, sin)(2 pi wa[k] 2**-32)``, ``k < m``: the radii that
-    ``qc`` holds times the cosine and sine of the angle words (float64)."""
+    """``(qc[k], qs[k]) = sqrt(qc[k]) (cos, sin)(2 pi wa[k] 2**-32)``, ``k < m``: the radii,
+    square roots of the ``-2 log u1`` that ``qc`` holds, times the cosine and sine of the angle
+    words (float64). The square root's latency runs beside the polynomials'."""
     wide_vectors()
     for k in range(m):
         c, s = cos_sin_turn(wa[k])
-        r = qc[k]
+        r = np.sqrt(qc[k])
         qc[k] = r * c
         qs[k] = r * s
 
@@ -480,12 +511,17 @@ def _turns(m, wa, qc, qs):
 @jit(**NOREF)
 def _transform64(m, w, q0, q1, q2, q3):
     """``q_j[k]`` = float64 Gaussian ``j`` of the words ``w[:, k]``, ``k < m``: ``box_muller``'s
-    expressions (the same bits where measured), in four loops (the radii of the two pairs, then
-    their angles) rather than one. One loop holds some 25 constants and spills on AVX2's 16 vector
-    registers; apart, the float64 transform took 1.30 instead of 1.46 ns a Gaussian on a Zen 3
-    core (with the logical shift of ``neg2log_u1``; docs/performance.md)."""
-    _radii(m, w[0], q0)
-    _radii(m, w[2], q2)
+    expressions (the same bits where measured), in six loops rather than one: for each pair the
+    quotient of the log, then the rest of the log, then the square root with the angle. A loop's
+    throughput is bounded by how much of its dependency chain the core keeps in flight; the one
+    fused loop (a chain of some 110 cycles: conversion, division, polynomial, square root) also
+    spilled on AVX2's 16 vector registers. On a Zen 3 core 1.46 ns a Gaussian fused, 1.30 in four
+    loops (radii, then angles), 1.27 in these six against 1.50 for the four in the same process
+    (docs/performance.md)."""
+    _quotients(m, w[0], q0)
+    _logs(m, w[0], q0)
+    _quotients(m, w[2], q2)
+    _logs(m, w[2], q2)
     _turns(m, w[1], q0, q1)
     _turns(m, w[3], q2, q3)
 
@@ -512,7 +548,7 @@ def _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3, w):
     (float64, or float32 by ``box_muller32``); ``w``: uint32 scratch (4, >= m).
 
     Vectorised passes: the Philox words of the m blocks (``_words``, integer work), then the
-    transform (``_transform``: four float64 loops, or one float32 loop). Apart, each pass keeps
+    transform (``_transform``: six float64 loops, or one float32 loop). Apart, each pass keeps
     its constants and temporaries in registers (AVX2 has 16 vector registers; one fused loop
     spilled), and the float32 transform runs at the float32 vector width."""
     _words(seed, stream, replica, step, c0, m, w)
