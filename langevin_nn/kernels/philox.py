@@ -88,17 +88,17 @@ then the square root with the angle; in float32 one loop): apart, each loop keep
 and temporaries in registers (one fused loop spilled on AVX2's 16 vector registers), its
 dependency chain is short enough for the core to keep several iterations in flight, and the
 float32 transform runs at the float32 width.
-Integer -> float conversions go through ``i2f`` (AVX2 has no vector int64 -> float64
-conversion; LLVM scalarised each one). Measured rates are in
-``docs/performance.md`` (float64 Gaussians/s per core: 0.34-0.40e9 on a Zen 3 core, AVX2, with
-``_transform64`` in four loops, 0.41-0.50e9 in six; about 0.75e9 on a Sapphire Rapids,
-0.7-0.9e9 on a Zen 4 (512-bit operations in two halves; the folded transform, the others before
-it) and 1.1-1.4e9 on a Zen 5 core, AVX-512). On the AVX-512 cores the float64 transform is
-bound by its multiplications and fused multiply-adds, not by the division and square root: on a
-Zen 4 core it was no faster without the division and 9 % faster without both. On a Zen 3 core the loops are bound by the
-length of their dependency chains (the division's and square root's latencies among them) more
-than by any unit: moving the division to a loop of its own and the square root into the angle
-loop made the float64 transform 15 % faster, with the same operations.
+Integer -> float conversions go through ``i2f`` (AVX2 has no vector int64 -> float64 conversion;
+LLVM scalarised each one). Measured rates are in ``docs/performance.md`` (float64 Gaussians/s per
+core: 0.34-0.40e9 on a Zen 3 core, AVX2, with ``_transform64`` in four loops, 0.41-0.50e9 in six;
+about 0.75e9 on a Sapphire Rapids, 0.7-0.9e9 on a Zen 4 (512-bit operations in two halves; the
+folded transform, the others before it) and 1.1-1.4e9 on a Zen 5 core, AVX-512). On the AVX-512
+cores the float64 transform is bound by its multiplications and fused multiply-adds, not by the
+division and square root: on a Zen 4 core it was no faster without the division and 9 % faster
+without both. On a Zen 3 core the loops are bound by the length of their dependency chains (the
+division's and square root's latencies among them) more than by any unit: moving the division to a
+loop of its own and the square root into the angle loop made the float64 transform 15 % faster, with
+the same operations.
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
 ``noisy_axpby`` generates 512 blocks at a time into four buffers (16 KB, in L1) and consumes
