@@ -245,8 +245,9 @@ def _k_pairs(xu, xa):
 def test_box_muller_pair_accuracy(impl):
     # the whole float64 pair against Box-Muller in long double, on the edge and random words of
     # both halves (largest radii included): |error| <= 1.16e-15 measured, 1.5e-15 asked.
-    # "buffers" is the transform the noise of the update goes through (``_transform``: radii and
-    # angles in loops of their own), with the second pair of each block from other words
+    # "buffers" is the transform the noise of the update goes through (``_transform``: the log's
+    # quotient, the rest of the log, the square root with the angle, each in loops of their own),
+    # with the second pair of each block from other words
     n = min(_XU.size, _XA.size)
     xu, xa = _XU[:n], _XA[::-1][:n]
     pairs = [(xu, xa)]

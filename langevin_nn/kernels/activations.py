@@ -47,6 +47,7 @@ from numba import types as _types
 from numba.extending import overload as _overload
 
 from .options import EXACT, NOREF, disjoint_arrays, jit, wide_vectors
+from .philox import f2i
 
 IDENTITY, TANH, SIGMOID, ERF, RELU, LINEAR, QUADRATIC, SOFTPLUS = range(8)
 _TWO_OVER_SQRT_PI = 1.1283791670955126
@@ -72,22 +73,6 @@ _E12 = 1.0 / 479001600.0
 _E13 = 1.0 / 6227020800.0
 
 
-#: 1.5 * 2**52 and its bits: for an integer-valued float64 ``|v| < 2**51``, ``v + _MAGIC`` is
-#: exact and its bits are ``_MAGIC_BITS + v``.
-_MAGIC = 6755399441055744.0
-_MAGIC_BITS = np.int64(0x4338000000000000)
-
-
-@jit(fastmath=EXACT)
-def _f2i(v):
-    """``int64(v)`` for an integer-valued float64 ``|v| < 2**51``, exactly, by one float addition
-    and an integer subtraction: x86 has no vector float64 -> int64 conversion before AVX-512DQ,
-    and LLVM scalarised ``np.int64(v)`` in the vectorised tanh loop (four ``vcvttsd2si`` with
-    their extracts and inserts, 14 of its 75 instructions; docs/performance.md). No product
-    precedes the addition, so ``contract`` cannot fuse it into something inexact."""
-    return np.int64(np.float64(v + _MAGIC).view(np.int64) - _MAGIC_BITS)
-
-
 @jit(fastmath=EXACT)
 def _pow2(k):
     """2.0**k for an int64 k in [-1022, 1023] (bit construction, vectorisable)."""
@@ -109,7 +94,7 @@ def tanh_d(x):
     p_hi = _E8 + r * (_E9 + r * (_E10 + r * (_E11 + r * (_E12 + r * _E13))))
     z3 = z * z * z
     q = r + z * (p_lo + z3 * p_hi)
-    k = _f2i(kf)
+    k = f2i(kf)                                    # AVX2: no vector cvt
     kc = k if k > -60 else np.int64(-60)
     sk = _pow2(kc)
     em = (sk - 1.0) + sk * q                       # e^y - 1

@@ -97,8 +97,8 @@ cores the float64 transform is bound by its multiplications and fused multiply-a
 division and square root: on a Zen 4 core it was no faster without the division and 9 % faster
 without both. On a Zen 3 core the loops are bound by the length of their dependency chains (the
 division's and square root's latencies among them) more than by any unit: moving the division to a
-loop of its own and the square root into the angle loop made the float64 transform 15 % faster, with
-the same operations.
+loop of its own and the square root into the angle loop made the float64 transform 15 % faster,
+though the exponent split is done twice.
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
 ``noisy_axpby`` generates 512 blocks at a time into four buffers (16 KB, in L1) and consumes
@@ -270,6 +270,17 @@ def i2f(v):
     insert per element). Compiled without ``reassoc`` and left to LLVM's inliner: with
     ``reassoc`` the subtraction may be distributed over a following product, which is not exact."""
     return np.int64(np.int64(v) + _MAGIC_BITS).view(np.float64) - _MAGIC
+
+
+@jit(fastmath=EXACT)
+def f2i(v):
+    """``int64(v)`` for an integer-valued float64 ``|v| < 2**51``, exactly: ``i2f`` backwards, one
+    float addition of ``_MAGIC`` and an integer subtraction of its bits. x86 has no vector
+    float64 -> int64 conversion before AVX-512DQ either, and LLVM scalarised ``np.int64(v)`` in
+    the vectorised tanh loop (four ``vcvttsd2si`` with their extracts and inserts, 14 of its 75
+    instructions; docs/performance.md). No product precedes the addition, so ``contract`` cannot
+    fuse it into something inexact."""
+    return np.int64(np.float64(v + _MAGIC).view(np.int64) - _MAGIC_BITS)
 
 
 @jit(fastmath=EXACT)
@@ -513,9 +524,9 @@ def _transform64(m, w, q0, q1, q2, q3):
     """``q_j[k]`` = float64 Gaussian ``j`` of the words ``w[:, k]``, ``k < m``: ``box_muller``'s
     expressions (the same bits where measured), in six loops rather than one: for each pair the
     quotient of the log, then the rest of the log, then the square root with the angle. A loop's
-    throughput is bounded by how much of its dependency chain the core keeps in flight; the one
-    fused loop (a chain of some 110 cycles: conversion, division, polynomial, square root) also
-    spilled on AVX2's 16 vector registers. On a Zen 3 core 1.46 ns a Gaussian fused, 1.30 in four
+    throughput is bounded by how much of its dependency chain (conversion, division, polynomial,
+    square root) the core keeps in flight; the one fused loop also spilled on AVX2's 16 vector
+    registers. On a Zen 3 core 1.46 ns a Gaussian fused, 1.30 in four
     loops (radii, then angles), 1.27 in these six against 1.50 for the four in the same process
     (docs/performance.md)."""
     _quotients(m, w[0], q0)
