@@ -386,6 +386,10 @@ C4_F = _F32(-1.0 / 3628800.0)
 TWO_M32_F = _F32(TWO_M32)
 #: 2 pi / 2**32 (float32): the angle of one step of the 32-bit grid.
 TWO_PI_M32_F = _F32(2.0 * math.pi * TWO_M32)
+#: ``TWO_PI_M32_F / 4`` (exact): the angle of the remainder ``i`` from ``4 i``, the int32 whose
+#: bits are ``xa << 2`` (``_bm32``).
+TWO_PI_M34_F = _F32(TWO_PI_M32_F / _F32(4.0))
+_EIGHTH_TURN_U32 = np.uint32(1 << 29)
 _SQRT_HALF_BITS_F = np.int32(np.array([math.sqrt(0.5)], np.float32).view(np.int32)[0])
 _I23 = np.int32(23)
 _U32 = np.uint32
@@ -401,9 +405,13 @@ def _bm32(xu, xa):
     sqrt(2))) by integer work on its bits; where ``k = 0`` the rounded ``u1`` has lost the low
     bits of ``1 - u1``, so ``f = m - 1`` is taken from the exact complement ``~xu 2**-32``
     instead (the radius of pairs with ``u1`` near 1 keeps its relative accuracy). The angle is
-    reduced to the nearest quarter turn ``q = ((xa >> 29) + 1) >> 1`` (0..4, 4 is quadrant 0)
-    and ``i = xa - q 2**30`` wrapped to int32 (``|i| <= 2**29``), then polynomials on
-    [-pi/4, pi/4], a swap and sign flips as in ``cos_sin_turn``.
+    reduced to the nearest quarter turn ``q = (xa + 2**29) >> 30`` in 32-bit arithmetic (0..3:
+    the last eighth turn wraps to 0, which is quadrant 4) and the remainder ``i = xa - q 2**30``
+    (``|i| <= 2**29``), which is the low 30 bits of ``xa`` sign-extended: ``4 i`` is the int32
+    with the bits ``xa << 2``, and ``float32(4 i) / 4 = float32(i)`` exactly (the ``/ 4`` is
+    folded into the constant ``TWO_PI_M34_F``). Then polynomials on [-pi/4, pi/4], a swap and
+    sign flips as in ``cos_sin_turn``. (Written as ``((xa >> 29) + 1) >> 1`` and a subtraction,
+    the reduction became a byte-averaging sequence of eight operations; now it takes four.)
 
     Every integer result is cast back to 32 bits at once: Numba widens int32 and uint32
     arithmetic to 64 bits, and LLVM narrows an operation back only where a cast follows it, so
@@ -415,16 +423,17 @@ def _bm32(xu, xa):
     ix = np.float32(uf).view(np.int32)
     k = _I32(_I32(ix - _SQRT_HALF_BITS_F) >> _I23)
     fb = _I32(ix - _I32(k << _I23)).view(np.float32) - _F32(1.0)
-    f = -(np.float32(_U32(~xu)) * TWO_M32_F) if k == 0 else fb
+    # k = 0: u1 >= sqrt(1/2), so ~xu < 2**31 converts as a signed int32 (one vcvtdq2ps; AVX2
+    # has no unsigned conversion, which LLVM emulates with five operations)
+    f = -(np.float32(_I32(~xu)) * TWO_M32_F) if k == 0 else fb
     s = f / (_F32(2.0) + f)
     z = s * s
     r = z * (LG1_F + z * (LG2_F + z * (LG3_F + z * LG4_F)))
     fk = np.float32(k)
     lg = fk * LN2_HI_F + ((s + s) + (s * r + fk * LN2_LO_F))
     rad = np.sqrt(_F32(-2.0) * lg)
-    q = _U32(_U32(_U32(xa >> _U32(29)) + _U32(1)) >> _U32(1))
-    i = _I32(_U32(xa - _U32(q << _U32(30))))
-    x = np.float32(i) * TWO_PI_M32_F
+    q = _U32(_U32(xa + _EIGHTH_TURN_U32) >> _U32(30))
+    x = np.float32(_I32(_U32(xa << _U32(2)))) * TWO_PI_M34_F
     z = x * x
     sn = x + (x * z) * (S1_F + z * (S2_F + z * (S3_F + z * S4_F)))
     cs = (_F32(1.0) - _F32(0.5) * z) + (z * z) * (C1_F + z * (C2_F + z * (C3_F + z * C4_F)))
