@@ -587,17 +587,17 @@ def guided_blocks(R: int, threads: int, share: int) -> list[tuple[int, int]]:
 
 
 class ReplicaBlocks:
-    """``run_block`` over R replicas in contiguous blocks of decreasing size, which the threads
-    take one at a time from a shared queue (a parallel loop around this call tree compiled for a
-    quarter of a cold quickstart's time, done in Python). A dynamic schedule: on a shared machine
-    the two cores' speeds differ from chunk to chunk (by 3-20 % on a Zen 4 machine), and a
-    thread that finishes early takes more blocks instead of waiting at the end of the chunk.
-    Guided sizes (each block a quarter of the replicas left over the number of threads, down to
-    one replica): few calls (each unboxes some 60 arrays, about 25 us under the GIL), and the
-    end of a chunk waits for one small block at most. Each replica's numbers depend on its own
-    state and on ``(seed, stream, replica, step, counter)`` only, so the results depend neither
-    on the number of threads nor on which thread ran which block. Use as a context manager (it
-    owns a thread pool)."""
+    """``run_block`` over R replicas in contiguous blocks of decreasing size, which the threads take
+    one at a time from a shared queue (a parallel loop around this call tree compiled for a quarter
+    of a cold quickstart's time, done in Python). A dynamic schedule: on a shared machine the two
+    cores' speeds differ from chunk to chunk (by 3-20 % on a Zen 4 machine), and a thread that
+    finishes early takes more blocks instead of waiting at the end of the chunk. Guided sizes (each
+    block ceil(left / (GUIDED_SHARE threads)) of the replicas not yet given out, a quarter of them
+    on two threads, down to one replica): few calls (each unboxes some 60 arrays, about 25 us under
+    the GIL), and the end of a chunk waits for one small block at most. Each replica's numbers
+    depend on its own state and on ``(seed, stream, replica, step, counter)`` only, so the results
+    depend neither on the number of threads nor on which thread ran which block. Use as a context
+    manager (it owns a thread pool)."""
 
     #: A block takes 1 / (GUIDED_SHARE * threads) of the replicas not yet given out.
     GUIDED_SHARE = 2

@@ -535,8 +535,8 @@ def _transform64(m, w, q0, q1, q2, q3):
     quotient of the log, then the rest of the log, then the square root with the angle. A loop's
     throughput is bounded by how much of its dependency chain (conversion, division, polynomial,
     square root) the core keeps in flight; the one fused loop also spilled on AVX2's 16 vector
-    registers. On a Zen 3 core 1.46 ns a Gaussian fused, 1.30 in four
-    loops (radii, then angles), 1.27 in these six against 1.50 for the four in the same process
+    registers. On a Zen 3 core 1.46 ns a Gaussian fused, 1.30 in four loops (radii, then
+    angles), 1.27 in these six against 1.50 for the four in the same process
     (docs/performance.md)."""
     _quotients(m, w[0], q0)
     _logs(m, w[0], q0)
