@@ -14,6 +14,7 @@ from langevin_nn.boundary import losses
 from langevin_nn.bulk.networks import build_layout
 from langevin_nn.config import load_config
 from langevin_nn.kernels import activations as act
+from langevin_nn.kernels import convert
 from langevin_nn.kernels import philox
 from langevin_nn.kernels.ensemble import loss_and_grad
 from langevin_nn.kernels.network import FM_MIN_BATCH, dense_loss_grad
@@ -116,7 +117,7 @@ def test_tanh_special_values():
 def _f2i_many(v):
     out = np.empty(v.size, np.int64)
     for i in range(v.size):
-        out[i] = philox.f2i(v[i])
+        out[i] = convert.f2i(v[i])
     return out
 
 

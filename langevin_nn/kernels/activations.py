@@ -46,8 +46,8 @@ import numpy as np
 from numba import types as _types
 from numba.extending import overload as _overload
 
+from .convert import f2i
 from .options import EXACT, NOREF, disjoint_arrays, jit, wide_vectors
-from .philox import f2i
 
 IDENTITY, TANH, SIGMOID, ERF, RELU, LINEAR, QUADRATIC, SOFTPLUS = range(8)
 _TWO_OVER_SQRT_PI = 1.1283791670955126

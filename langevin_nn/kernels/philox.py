@@ -130,7 +130,8 @@ from numba import prange
 from numba import types as _types
 from numba.extending import overload as _overload
 
-from .options import EXACT, NOREF, jit, pjit, wide_vectors
+from .convert import i2f, i2f_m29
+from .options import NOREF, jit, pjit, wide_vectors
 from .simd import (vadd, vfirst, vfma, vload, vload_interleaved4, vmul, vsplat, vstore, vsum1,
                    vwidth, vzeros_4v)
 
@@ -207,14 +208,6 @@ _SQRT_HALF_BITS_U = _U(_SQRT_HALF_BITS)
 _SH52 = _U(52)
 _EIGHTH_TURN = np.int64(1 << 29)      # half a quarter turn in units of 2**-32
 _SIGN = 62                            # (2 << 62) is the float64 sign bit
-#: 1.5 * 2**52 as a float64 and its bit pattern: for an integer |v| < 2**51 the float64 with bits
-#: ``v + _MAGIC_BITS`` is exactly ``_MAGIC + v`` (the spacing there is 1), see ``i2f``.
-_MAGIC = 6755399441055744.0
-_MAGIC_BITS = np.int64(0x4338000000000000)
-#: The same for ``v 2**-29``: the spacing of float64 at 1.5 * 2**23 is 2**-29 (``i2f_m29``).
-_MAGIC29 = 1.5 * 2.0 ** 23
-_MAGIC29_BITS = np.int64(np.array([_MAGIC29]).view(np.int64)[0])
-
 #: 2**-32: spacing of the 32-bit uniforms of the Box-Muller transform.
 TWO_M32 = 2.0 ** -32
 
@@ -262,34 +255,6 @@ def block(seed, stream, replica, step, counter):
 
 
 # --------------------------------------------------------------------------- log, sin, cos
-@jit(fastmath=EXACT)
-def i2f(v):
-    """``float64(v)`` for an integer ``|v| < 2**51``, exactly, by an integer addition and one
-    float subtraction: x86 has no vector int64 -> float64 conversion before AVX-512DQ, so LLVM
-    scalarises ``np.float64(v)`` in a vectorised loop (a lane extract, ``vcvtsi2sd`` and an
-    insert per element). Compiled without ``reassoc`` and left to LLVM's inliner: with
-    ``reassoc`` the subtraction may be distributed over a following product, which is not exact."""
-    return np.int64(np.int64(v) + _MAGIC_BITS).view(np.float64) - _MAGIC
-
-
-@jit(fastmath=EXACT)
-def f2i(v):
-    """``int64(v)`` for an integer-valued float64 ``|v| < 2**51``, exactly: ``i2f`` backwards, one
-    float addition of ``_MAGIC`` and an integer subtraction of its bits. x86 has no vector
-    float64 -> int64 conversion before AVX-512DQ either, and LLVM scalarised ``np.int64(v)`` in
-    the vectorised tanh loop (four ``vcvttsd2si`` with their extracts and inserts, 14 of its 75
-    instructions; docs/performance.md). No product precedes the addition, so ``contract`` cannot
-    fuse it into something inexact."""
-    return np.int64(np.float64(v + _MAGIC).view(np.int64) - _MAGIC_BITS)
-
-
-@jit(fastmath=EXACT)
-def i2f_m29(v):
-    """``float64(v) * 2**-29`` for an integer ``|v| < 2**51``, exactly: ``i2f`` with the magic
-    constant ``1.5 * 2**23``, where the float64 spacing is ``2**-29`` (the scaling is free)."""
-    return np.int64(np.int64(v) + _MAGIC29_BITS).view(np.float64) - _MAGIC29
-
-
 @jit(inline="always")
 def _log_split(xu):
     """``(k, f)`` with ``xu + 1 = (1 + f) 2**k`` and ``1 + f`` in ``[sqrt(1/2), sqrt(2))``, by bit
