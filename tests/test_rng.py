@@ -313,6 +313,12 @@ def test_float32_transform_edges():
     assert np.all(np.abs(k32 - t64) <= 8 * np.spacing(np.abs(t64).astype(np.float32)) + 1e-45)
     assert np.abs(k32).max() <= np.float32(philox.GAUSS_MAX)
     assert np.float32(np.hypot(k32[0, 0], k32[1, 0])) == np.float32(philox.GAUSS_MAX)
+    # the loops the noise goes through (``_transform``: quotients, logs, then square roots with
+    # the angles, each in a loop of its own) against the one-pair expression: the same bits where
+    # measured, within an ulp whatever LLVM fuses
+    b32 = np.empty((4, w.shape[1]), np.float32)
+    philox._transform(w.shape[1], w.astype(np.uint32), b32[0], b32[1], b32[2], b32[3])
+    assert np.all(np.abs(b32 - k32) <= np.spacing(np.abs(k32)))
 
 
 @pytest.mark.parametrize("n", [1, 3, 4 * philox._CHUNK + 2, 100_003])

@@ -83,14 +83,15 @@ Throughput: a Philox block costs about as much as one Box-Muller pair (the round
 ``vpmuludq`` and 20 shifts per vector of blocks, on few vector ports), so each block gives four
 Gaussians (two pairs from 32-bit uniforms) rather than two (53-bit uniforms). ``_quads`` draws the
 words of 512 blocks in one vectorised pass (``_words``) and transforms them after it
-(``_transform``: in float64 six loops, for each pair the log's quotient, the rest of the log,
-then the square root with the angle; in float32 one loop): apart, each loop keeps its constants
-and temporaries in registers (one fused loop spilled on AVX2's 16 vector registers), its
-dependency chain is short enough for the core to keep several iterations in flight, and the
-float32 transform runs at the float32 width.
+(``_transform``: six loops, for each pair the log's quotient, the rest of the log, then the
+square root with the angle; the loops are the same for both precisions, their bodies chosen at
+compile time by the buffers' dtype): apart, each loop keeps its constants and temporaries in
+registers (one fused loop spilled on AVX2's 16 vector registers), its dependency chain is short
+enough for the core to keep several iterations in flight, and the float32 transform runs at the
+float32 width.
 Integer -> float conversions go through ``i2f`` (AVX2 has no vector int64 -> float64 conversion;
 LLVM scalarised each one). Measured rates are in ``docs/performance.md`` (float64 Gaussians/s per
-core: 0.34-0.40e9 on a Zen 3 core, AVX2, with ``_transform64`` in four loops, 0.41-0.50e9 in six;
+core: 0.34-0.40e9 on a Zen 3 core, AVX2, with the float64 transform in four loops, 0.41-0.50e9 in six;
 about 0.75e9 on a Sapphire Rapids, 0.7-0.9e9 on a Zen 4 (512-bit operations in two halves; the
 folded transform, the others before it) and 1.1-1.4e9 on a Zen 5 core, AVX-512). On the AVX-512
 cores the float64 transform is bound by its multiplications and fused multiply-adds, not by the
@@ -98,7 +99,8 @@ division and square root: on a Zen 4 core it was no faster without the division 
 without both. On a Zen 3 core the loops are bound by the length of their dependency chains (the
 division's and square root's latencies among them) more than by any unit: moving the division to a
 loop of its own and the square root into the angle loop made the float64 transform 15 % faster,
-though the exponent split is done twice.
+though the exponent split is done twice, and the float32 transform 10-14 % faster (0.69-0.74 ->
+0.62-0.64 ns a Gaussian, the same bits on 4M Gaussians).
 
 The noise of the overdamped and heavy-ball updates is never stored as an array:
 ``noisy_axpby`` generates 512 blocks at a time into four buffers (16 KB, in L1) and consumes
@@ -362,28 +364,13 @@ _I32 = np.int32
 
 
 @jit(inline="always")
-def _bm32(xu, xa):
-    """The Box-Muller pair of ``_bm`` in float32 arithmetic, from the same two words (uint32):
-    within a few float32 ulp of the float64 pair rounded (the tests ask for 8).
-
-    ``u1 = (xu + 1) 2**-32`` rounded to float32, split as ``m 2**k`` (``m`` in [sqrt(1/2),
-    sqrt(2))) by integer work on its bits; where ``k = 0`` the rounded ``u1`` has lost the low
-    bits of ``1 - u1``, so ``f = m - 1`` is taken from the exact complement ``~xu 2**-32``
-    instead (the radius of pairs with ``u1`` near 1 keeps its relative accuracy). The angle is
-    reduced to the nearest quarter turn ``q = (xa + 2**29) >> 30`` in 32-bit arithmetic (0..3:
-    the last eighth turn wraps to 0, which is quadrant 4) and the remainder ``i = xa - q 2**30``
-    (``|i| <= 2**29``), which is the low 30 bits of ``xa`` sign-extended: ``4 i`` is the int32
-    with the bits ``xa << 2``, and ``float32(4 i) / 4 = float32(i)`` exactly (the ``/ 4`` is
-    folded into the constant ``TWO_PI_M34_F``). Then polynomials on [-pi/4, pi/4], a swap and
-    sign flips as in ``cos_sin_turn``. (Written as ``((xa >> 29) + 1) >> 1`` and a subtraction,
-    the reduction became a byte-averaging sequence of eight operations; now it takes four.)
-
-    Every integer result is cast back to 32 bits at once: Numba widens int32 and uint32
-    arithmetic to 64 bits, and LLVM narrows an operation back only where a cast follows it, so
-    the vector loop keeps 16 lanes of 32 bits instead of converting to pairs of 8-lane int64
-    vectors and back (76 of the loop's 197 instructions did that)."""
+def _log_split32(xu):
+    """``(k, f)`` with ``u1 = (xu + 1) 2**-32 = (1 + f) 2**k`` and ``1 + f`` in ``[sqrt(1/2),
+    sqrt(2))``, in float32 (``k`` int32): ``u1`` rounded to float32 and split by integer work on
+    its bits; where ``k = 0`` the rounded ``u1`` has lost the low bits of ``1 - u1``, so ``f`` is
+    taken from the exact complement ``~xu 2**-32`` instead (the radius of pairs with ``u1`` near 1
+    keeps its relative accuracy)."""
     xu = _U32(xu)
-    xa = _U32(xa)
     uf = np.float32(xu) * TWO_M32_F + TWO_M32_F
     ix = np.float32(uf).view(np.int32)
     k = _I32(_I32(ix - _SQRT_HALF_BITS_F) >> _I23)
@@ -391,12 +378,30 @@ def _bm32(xu, xa):
     # k = 0: u1 >= sqrt(1/2), so ~xu < 2**31 converts as a signed int32 (one vcvtdq2ps; AVX2
     # has no unsigned conversion, which LLVM emulates with five operations)
     f = -(np.float32(_I32(~xu)) * TWO_M32_F) if k == 0 else fb
-    s = f / (_F32(2.0) + f)
+    return k, f
+
+
+@jit(inline="always")
+def _log_tail32(k, s):
+    """``-2 log u1 = -2 (k log 2 + log1p f)`` in float32 from ``_log_split32``'s k and the
+    quotient ``s = f / (2 + f)`` (fdlibm's ``e_logf.c`` polynomial, ``log 2`` in two parts)."""
     z = s * s
     r = z * (LG1_F + z * (LG2_F + z * (LG3_F + z * LG4_F)))
     fk = np.float32(k)
-    lg = fk * LN2_HI_F + ((s + s) + (s * r + fk * LN2_LO_F))
-    rad = np.sqrt(_F32(-2.0) * lg)
+    return _F32(-2.0) * (fk * LN2_HI_F + ((s + s) + (s * r + fk * LN2_LO_F)))
+
+
+@jit(inline="always")
+def cos_sin_turn32(xa):
+    """``cos_sin_turn`` in float32: the nearest quarter turn ``q = (xa + 2**29) >> 30`` in 32-bit
+    arithmetic (0..3: the last eighth turn wraps to 0, which is quadrant 4) and the remainder
+    ``i = xa - q 2**30`` (``|i| <= 2**29``), which is the low 30 bits of ``xa`` sign-extended:
+    ``4 i`` is the int32 with the bits ``xa << 2``, and ``float32(4 i) / 4 = float32(i)``
+    exactly (the ``/ 4`` is folded into the constant ``TWO_PI_M34_F``). Then polynomials on
+    [-pi/4, pi/4], a swap and sign flips. (Written as ``((xa >> 29) + 1) >> 1`` and a
+    subtraction, the reduction became a byte-averaging sequence of eight operations; now it
+    takes four.)"""
+    xa = _U32(xa)
     q = _U32(_U32(xa + _EIGHTH_TURN_U32) >> _U32(30))
     x = np.float32(_I32(_U32(xa << _U32(2)))) * TWO_PI_M34_F
     z = x * x
@@ -408,6 +413,21 @@ def _bm32(xu, xa):
     # cos flips sign in quadrants 1, 2; sin in quadrants 2, 3
     ca = -a if _U32(_U32(q + _U32(1)) & _U32(2)) != _U32(0) else a
     sb = -b if _U32(q & _U32(2)) != _U32(0) else b
+    return ca, sb
+
+
+@jit(inline="always")
+def _bm32(xu, xa):
+    """The Box-Muller pair of ``_bm`` in float32 arithmetic, from the same two words (uint32):
+    within a few float32 ulp of the float64 pair rounded (the tests ask for 8).
+
+    Every integer result in the helpers is cast back to 32 bits at once: Numba widens int32 and
+    uint32 arithmetic to 64 bits, and LLVM narrows an operation back only where a cast follows
+    it, so the vector loop keeps 16 lanes of 32 bits instead of converting to pairs of 8-lane
+    int64 vectors and back (76 of the loop's 197 instructions did that)."""
+    k, f = _log_split32(xu)
+    rad = np.sqrt(_log_tail32(k, f / (_F32(2.0) + f)))
+    ca, sb = cos_sin_turn32(xa)
     return rad * ca, rad * sb
 
 
@@ -443,66 +463,99 @@ def _words(seed, stream, replica, step, c0, m, w):
         w3[k] = np.uint32(x3)
 
 
-@jit(**NOREF)
-def _transform32(m, w, q0, q1, q2, q3):
-    """``q_j[k]`` = float32 Gaussian ``j`` of the words ``w[:, k]``, ``k < m`` (``box_muller32``,
-    one loop at the float32 vector width)."""
-    wide_vectors()
-    w0 = w[0]
-    w1 = w[1]
-    w2 = w[2]
-    w3 = w[3]
-    for k in range(m):
-        g0, g1, g2, g3 = box_muller32(w0[k], w1[k], w2[k], w3[k])
-        q0[k] = g0
-        q1[k] = g1
-        q2[k] = g2
-        q3[k] = g3
+def _quotient(xu, like):
+    """``f / (2 + f)`` of the word ``xu`` (the division of ``-2 log u1``) in the precision of the
+    array ``like``: from ``_log_split`` (float64) or ``_log_split32`` (float32), chosen at
+    compile time (the overload below)."""
+
+
+@_overload(_quotient, inline="always")
+def _ol_quotient(xu, like):
+    if like.dtype == _types.float32:
+        def q32(xu, like):
+            _, f = _log_split32(xu)
+            return f / (_F32(2.0) + f)
+        return q32
+
+    def q64(xu, like):
+        _, f = _log_split(xu)
+        return f / (2.0 + f)
+    return q64
+
+
+def _neg2log(xu, s):
+    """``-2 log u1`` of the word ``xu`` from its quotient ``s`` (``_quotient``), in the precision
+    of s; the exponent is split off the word again (off the critical path)."""
+
+
+@_overload(_neg2log, inline="always")
+def _ol_neg2log(xu, s):
+    if s == _types.float32:
+        def n32(xu, s):
+            k, _ = _log_split32(xu)
+            return _log_tail32(k, s)
+        return n32
+
+    def n64(xu, s):
+        k, _ = _log_split(xu)
+        return _log_tail(k, s)
+    return n64
+
+
+def _cos_sin(xa, like):
+    """``(cos, sin)(2 pi xa 2**-32)`` in the precision of the array ``like``
+    (``cos_sin_turn`` or ``cos_sin_turn32``)."""
+
+
+@_overload(_cos_sin, inline="always")
+def _ol_cos_sin(xa, like):
+    if like.dtype == _types.float32:
+        return lambda xa, like: cos_sin_turn32(xa)
+    return lambda xa, like: cos_sin_turn(xa)
 
 
 @jit(**NOREF)
 def _quotients(m, wu, r):
-    """``r[k] = f / (2 + f)`` of the words ``wu[k]``, ``k < m`` (``_log_split``; float64): the
-    division of ``neg2log_u1``, in a loop of its own."""
+    """``r[k] = f / (2 + f)`` of the words ``wu[k]``, ``k < m``, in r's precision: the division
+    of ``-2 log u1``, in a loop of its own."""
     wide_vectors()
     for k in range(m):
-        _, f = _log_split(wu[k])
-        r[k] = f / (2.0 + f)
+        r[k] = _quotient(wu[k], r)
 
 
 @jit(**NOREF)
 def _logs(m, wu, r):
     """``r[k] = -2 log u1`` of the words ``wu[k]``, ``k < m``, from the quotients that ``r``
-    holds (``_quotients``; the exponent k is split off the word again, off the critical path)."""
+    holds (``_quotients``)."""
     wide_vectors()
     for k in range(m):
-        e, _ = _log_split(wu[k])
-        r[k] = _log_tail(e, r[k])
+        r[k] = _neg2log(wu[k], r[k])
 
 
 @jit(**NOREF)
 def _turns(m, wa, qc, qs):
     """``(qc[k], qs[k]) = sqrt(qc[k]) (cos, sin)(2 pi wa[k] 2**-32)``, ``k < m``: the radii,
     square roots of the ``-2 log u1`` that ``qc`` holds, times the cosine and sine of the angle
-    words (float64). The square root's latency runs beside the polynomials'."""
+    words. The square root's latency runs beside the polynomials'."""
     wide_vectors()
     for k in range(m):
-        c, s = cos_sin_turn(wa[k])
+        c, s = _cos_sin(wa[k], qc)
         r = np.sqrt(qc[k])
         qc[k] = r * c
         qs[k] = r * s
 
 
 @jit(**NOREF)
-def _transform64(m, w, q0, q1, q2, q3):
-    """``q_j[k]`` = float64 Gaussian ``j`` of the words ``w[:, k]``, ``k < m``: ``box_muller``'s
-    expressions (the same bits where measured), in six loops rather than one: for each pair the
-    quotient of the log, then the rest of the log, then the square root with the angle. A loop's
-    throughput is bounded by how much of its dependency chain (conversion, division, polynomial,
-    square root) the core keeps in flight; the one fused loop also spilled on AVX2's 16 vector
-    registers. On a Zen 3 core 1.46 ns a Gaussian fused, 1.30 in four loops (radii, then
-    angles), 1.27 in these six against 1.50 for the four in the same process
-    (docs/performance.md)."""
+def _transform(m, w, q0, q1, q2, q3):
+    """``q_j[k]`` = Gaussian ``j`` of the words ``w[:, k]``, ``k < m``, in the precision of the
+    buffers q (``box_muller``'s or ``box_muller32``'s expressions, the same bits where measured),
+    in six loops rather than one: for each pair the quotient of the log, then the rest of the
+    log, then the square root with the angle. A loop's throughput is bounded by how much of its
+    dependency chain (conversion, division, polynomial, square root) the core keeps in flight;
+    the one fused float64 loop also spilled on AVX2's 16 vector registers. On a Zen 3 core the
+    float64 transform took 1.46 ns a Gaussian fused, 1.30 in four loops (radii, then angles),
+    1.27 in these six against 1.50 for the four in the same process; the float32 transform
+    0.69-0.71 ns in one loop, 0.62 in these six (docs/performance.md)."""
     _quotients(m, w[0], q0)
     _logs(m, w[0], q0)
     _quotients(m, w[2], q2)
@@ -511,31 +564,15 @@ def _transform64(m, w, q0, q1, q2, q3):
     _turns(m, w[3], q2, q3)
 
 
-def _transform(m, w, q0, q1, q2, q3):
-    """``q_j[k]`` = Gaussian ``j`` of the words ``w[:, k]``, ``k < m``, in the precision of the
-    buffers q: ``_transform64`` or ``_transform32``, chosen at compile time inside kernels (the
-    overload below)."""
-    if q0.dtype == np.float32:
-        return _transform32(m, w, q0, q1, q2, q3)
-    return _transform64(m, w, q0, q1, q2, q3)
-
-
-@_overload(_transform, inline="always")
-def _ol_transform(m, w, q0, q1, q2, q3):
-    if q0.dtype == _types.float32:
-        return lambda m, w, q0, q1, q2, q3: _transform32(m, w, q0, q1, q2, q3)
-    return lambda m, w, q0, q1, q2, q3: _transform64(m, w, q0, q1, q2, q3)
-
-
 @jit(**NOREF)
 def _quads(seed, stream, replica, step, c0, m, q0, q1, q2, q3, w):
     """``q_j[k] =`` Gaussian ``4 (c0 + k) + j`` for ``k < m``, in the precision of the buffers
     (float64, or float32 by ``box_muller32``); ``w``: uint32 scratch (4, >= m).
 
     Vectorised passes: the Philox words of the m blocks (``_words``, integer work), then the
-    transform (``_transform``: six float64 loops, or one float32 loop). Apart, each pass keeps
-    its constants and temporaries in registers (AVX2 has 16 vector registers; one fused loop
-    spilled), and the float32 transform runs at the float32 vector width."""
+    transform (``_transform``, six loops). Apart, each pass keeps its constants and temporaries
+    in registers (AVX2 has 16 vector registers; one fused loop spilled), and the float32
+    transform runs at the float32 vector width."""
     _words(seed, stream, replica, step, c0, m, w)
     _transform(m, w, q0, q1, q2, q3)
 
