@@ -561,7 +561,7 @@ def _transform(m, w, q0, q1, q2, q3):
     the one fused float64 loop also spilled on AVX2's 16 vector registers. On a Zen 3 core the
     float64 transform took 1.46 ns a Gaussian fused, 1.30 in four loops (radii, then angles),
     1.27 in these six against 1.50 for the four in the same process; the float32 transform
-    0.69-0.71 ns in one loop, 0.62 in these six (docs/performance.md)."""
+    0.69-0.74 ns in one loop, 0.62-0.64 in these six (docs/performance.md)."""
     _quotients(m, w[0], q0)
     _logs(m, w[0], q0)
     _quotients(m, w[2], q2)
