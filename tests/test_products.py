@@ -165,12 +165,12 @@ def test_mv_rows_is_the_product(n_in, n_out, nr, bias, dtype):
 @numba.njit
 def _interleave_axpby(a, b, c, d, y, x, s):
     """``out = (y s + x) + g``, g the interleaved ``[a[k], b[k], c[k], d[k], a[k + 1], ...]``,
-    through the vector intrinsics (whole vectors only; the rest stays 0), and the same rounded
-    to float32 by the store (``out32``)."""
+    through the vector intrinsics in y's precision (whole vectors only; the rest stays 0), and
+    the same rounded to float32 by the store (``out32``)."""
     v4 = simd.vzeros_4v(y)
     nl = simd.vwidth(v4) // 4
     sv = simd.vsplat(v4, s)
-    out = np.zeros(y.size)
+    out = np.zeros(y.size, y.dtype)
     out32 = np.zeros(y.size, np.float32)
     for k in range(0, a.size - a.size % nl, nl):
         g = simd.vload_interleaved4(v4, a, b, c, d, k)
@@ -180,17 +180,21 @@ def _interleave_axpby(a, b, c, d, y, x, s):
     return out, out32, nl
 
 
-def _interleave_operands(n=37):
+def _interleave_operands(n=37, dtype=np.float64):
     rng = np.random.default_rng(3)
-    a, b, c, d = (rng.standard_normal(n) for _ in range(4))
-    return a, b, c, d, rng.standard_normal(4 * n), rng.standard_normal(4 * n), 0.3
+    a, b, c, d = (rng.standard_normal(n).astype(dtype) for _ in range(4))
+    return (a, b, c, d, rng.standard_normal(4 * n).astype(dtype),
+            rng.standard_normal(4 * n).astype(dtype), dtype(0.3))
 
 
-def test_interleaved_loads_and_lanewise_arithmetic():
-    a, b, c, d, y, x, s = _interleave_operands()
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_interleaved_loads_and_lanewise_arithmetic(dtype):
+    """The interleaving (in float32, the in-block transposes behind ``_opaque``) puts every
+    element in its place, and each operation is rounded once, in the vectors' precision."""
+    a, b, c, d, y, x, s = _interleave_operands(dtype=dtype)
     n = a.size
     out, out32, nl = _interleave_axpby(a, b, c, d, y, x, s)
-    assert nl == simd.lanes(numba.float64)                 # V blocks: 4V lanes
+    assert nl == simd.lanes(numba.from_dtype(np.dtype(dtype)))   # V blocks: 4V lanes
     m = 4 * (n - n % nl)
     g = np.stack([a, b, c, d], axis=1).ravel()              # the order of the Gaussians
     ref = (y * s + x) + g                                   # each operation rounded once
