@@ -104,6 +104,12 @@ def _vector_pointer(context, builder, arr_type, arr, index, index_type, vector_t
     return builder.bitcast(p, vector_type.as_pointer())
 
 
+def _shuffle(builder, x, y, mask):
+    """LLVM's ``shufflevector`` of x and y with the constant lane indices ``mask``."""
+    return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), len(mask)),
+                                                    mask))
+
+
 def _zeros(multiple):
     """Intrinsic ``vzeros(arr)``: zero vector of ``multiple`` registers' lanes (0: one lane)."""
     @intrinsic
@@ -197,10 +203,8 @@ def vwidth(typingctx, v):
 
 def _splat(builder, vt, x):
     """x in every lane of the LLVM vector type vt."""
-    i32 = ir.IntType(32)
-    v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(i32, 0))
-    return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined),
-                                  ir.Constant(ir.VectorType(i32, vt.count), [0] * vt.count))
+    v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+    return _shuffle(builder, v, ir.Constant(vt, ir.Undefined), [0] * vt.count)
 
 
 @intrinsic
@@ -233,10 +237,8 @@ def _tree_summable(a) -> bool:
 
 def _sum4_tree(builder, a, b, c, d, q):
     """The 4-lane vector of the lane sums of the q-lane vectors a, b, c, d (see ``vsum4``)."""
-    i32 = ir.IntType(32)
-
     def shuffle(x, y, mask):
-        return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(i32, len(mask)), mask))
+        return _shuffle(builder, x, y, mask)
 
     def pairs(x, y):      # lane 2i: x[2i] + x[2i+1], lane 2i+1: y[2i] + y[2i+1]
         ev = [j + (q if j % 2 else 0) - (j % 2) for j in range(q)]
@@ -279,8 +281,7 @@ def vsum1(typingctx, a):
 
     def codegen(context, builder, sig, args):
         t = _sum4_tree(builder, args[0], args[0], args[0], args[0], a.q)
-        i32 = ir.IntType(32)
-        return builder.shuffle_vector(t, t, ir.Constant(ir.VectorType(i32, 1), [0]))
+        return _shuffle(builder, t, t, [0])
     return out(a), codegen
 
 
@@ -315,11 +316,6 @@ def vsplat(typingctx, proto, x):
     return proto(proto, x), codegen
 
 
-def _shuffle(builder, x, y, mask):
-    return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), len(mask)),
-                                                    mask))
-
-
 def _gather_blocks(builder, blocks, s):
     """The vector of the 128-bit blocks ``blocks`` (pairs (vector, block index), s elements
     each) in their order: one shuffle of two sources, or halves joined (more sources)."""
@@ -350,8 +346,8 @@ def _interleave4_blocks(builder, loads, s):
     For float32 in 256-bit registers the four in-block transposes are made opaque before the
     blocks move: LLVM's shuffle combiner otherwise merged the two steps into 16 shuffles
     (``vpermpd``, blends) for the 12 of the tree, and the update loop of float32 runs spent
-    377 ns on 2176 elements with the 12, 480 with the 16 and 527 with LLVM's lowering of
-    the general tree (22; 236 with no interleaving at all), on a Zen 3 core."""
+    371 ns on 2176 elements with the 12, 480 with the 16 and 521 with LLVM's lowering of
+    the general tree (22; 236-262 with no interleaving at all), on a Zen 3 core."""
     n = loads[0].type.count
     nb = n // s
 
