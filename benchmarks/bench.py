@@ -22,7 +22,7 @@ indices (the NumPy twin of our index stream, ``langevin_nn.rng.indices``). Every
 median of ``--repeats`` (>= 3) timings, with their spread (min-max); ratios come from the same
 run. Also reported: the machine's float64 matmul rate (NumPy, all threads) and the BLAS in use,
 our in-kernel Gaussian rate, our engine on 1 thread, in float32, and with recording on (loss
-every 100 steps). The timings of a workload are taken in rounds, one of each per round (our
+every 100 steps), then the linearity of our engine's rate in R and in steps (``linearity``). The timings of a workload are taken in rounds, one of each per round (our
 engine's four, NumPy's, JAX's from a side process that compiled the job once,
 ``JaxTimer``), so that every ratio compares the same phases of the machine. Timings on a
 shared 2-core machine vary by 5-30 % from run to run, and by up to 40 % within minutes.
@@ -110,6 +110,48 @@ def engine_rates(R, N, M, B, repeats, seconds, threads=0, dtype="float64", every
                   progress=False)
         out.append(res.replica_steps_per_second)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    return out
+
+
+#: The linearity check of issue 3 ("throughput scales linearly with R and with steps"): our
+#: engine on the shapes of this workload, all threads, at these replica counts (the number of
+#: steps fitted to ``--seconds``) and at these step counts (R of the workload).
+LIN_WORKLOAD = (256, 32, 8, 8)
+LIN_REPLICAS = (64, 128, 256, 512)
+LIN_STEPS = (200, 400, 800, 1600)
+
+
+def linearity(repeats, seconds, log):
+    """Replica-steps/s of our engine over ``LIN_REPLICAS`` and over ``LIN_STEPS``, median of
+    ``repeats`` taken in rounds (one of each per round, so that every point spans the same phases
+    of the machine); returns ``{"replicas": {R: (med, lo, hi)}, "steps": {S: (med, lo, hi)}}``
+    and logs each series with its largest deviation from the series' median."""
+    from langevin_nn.simulate import run
+
+    R0, N, M, B = LIN_WORKLOAD
+    settle()
+    est = max(run(config(R0, N, M, B, 64), None, progress=False).replica_steps_per_second, 1.0)
+    # (series, value, replicas, steps)
+    points = [("replicas", R, R, 16 + int(max(48, seconds * est / R))) for R in LIN_REPLICAS]
+    points += [("steps", S, R0, S) for S in LIN_STEPS]
+    rates = {(k, v): [] for k, v, _, _ in points}
+    for _ in range(repeats):
+        for k, v, R, S in points:
+            settle()
+            res = run(config(R, N, M, B, S), None, progress=False)
+            rates[k, v].append(res.replica_steps_per_second)
+    out = {"replicas": {}, "steps": {}}
+    for (k, v), xs in rates.items():
+        out[k][v] = med(xs)
+    for k, what in (("replicas", "R"), ("steps", "steps")):
+        meds = [x[0] for x in out[k].values()]
+        mid = float(np.median(meds))
+        dev = max(abs(x / mid - 1.0) for x in meds)
+        cells = ", ".join(f"{what} = {v}: {fmt_rate(x[0])} [{fmt_rate(x[1])}-{fmt_rate(x[2])}]"
+                          for v, x in out[k].items())
+        log(f"  in {k} ((N, M, B) = {LIN_WORKLOAD[1:]}"
+            f"{f', R = {R0}' if k == 'steps' else ''}): {cells}; "
+            f"within {100 * dev:.0f} % of their median")
     return out
 
 
@@ -377,7 +419,10 @@ def main(argv=None):
                     help="interpreter with jax for the JAX reference (default: this one)")
     ap.add_argument("--no-jax", action="store_true")
     ap.add_argument("--quick", action="store_true",
-                    help="only float64 on all threads (no 1-thread, float32, recording runs)")
+                    help="only float64 on all threads (no 1-thread, float32, recording runs, "
+                    "no linearity check)")
+    ap.add_argument("--no-linearity", action="store_true",
+                    help="skip the linearity check in R and in steps (about 2 minutes)")
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args(argv)
     repeats = max(3, a.repeats)
@@ -473,6 +518,9 @@ def main(argv=None):
                       fmt_rate(row["ours_float32"][0]), f"{row['ours_float32'][0] / o:.2f}x",
                       fmt_rate(row["ours_recording"][0])]
         log(" | ".join(cells))
+    if not a.quick and not a.no_linearity:
+        log(f"\nlinearity, our engine on all threads, median of {repeats}:")
+        results["linearity"] = linearity(repeats, a.seconds, log)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1, default=str)
