@@ -22,10 +22,11 @@ indices (the NumPy twin of our index stream, ``langevin_nn.rng.indices``). Every
 median of ``--repeats`` (>= 3) timings, with their spread (min-max); ratios come from the same
 run. Also reported: the machine's float64 matmul rate (NumPy, all threads) and the BLAS in use,
 our in-kernel Gaussian rate, our engine on 1 thread, in float32, and with recording on (loss
-every 100 steps), then the linearity of our engine's rate in R and in steps (``linearity``). The timings of a workload are taken in rounds, one of each per round (our
-engine's four, NumPy's, JAX's from a side process that compiled the job once,
-``JaxTimer``), so that every ratio compares the same phases of the machine. Timings on a
-shared 2-core machine vary by 5-30 % from run to run, and by up to 40 % within minutes.
+every 100 steps), then the linearity of our engine's rate in R and in steps (``linearity``).
+The timings of a workload are taken in rounds, one of each per round (our engine's four,
+NumPy's, JAX's from a side process that compiled the job once, ``JaxTimer``), so that every
+ratio compares the same phases of the machine. Timings on a shared 2-core machine vary by 5-30 %
+from run to run, and by up to 40 % within minutes.
 """
 from __future__ import annotations
 
@@ -93,24 +94,28 @@ def engine_rates(R, N, M, B, repeats, seconds, threads=0, dtype="float64", every
     run is left out by RunResult), one value per repeat."""
     import numba
 
-    from langevin_nn.simulate import run
-
+    kw = dict(dtype=dtype, every=every, threads=threads)
     numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
     settle()
-    warm = run(config(R, N, M, B, 64, dtype=dtype, every=every, threads=threads), None,
-               progress=False)
-    est = max(warm.replica_steps_per_second, 1.0)
-    # the first kernel call of a run (16 steps, chunk = auto) is not timed
-    steps = 16 + int(max(48, seconds * est / R))
+    steps = fitted_steps(engine_rate(R, N, M, B, 64, **kw), R, seconds)
     if every:
         steps = max(steps, 4 * every)
-    out = []
-    for _ in range(repeats):
-        res = run(config(R, N, M, B, steps, dtype=dtype, every=every, threads=threads), None,
-                  progress=False)
-        out.append(res.replica_steps_per_second)
+    out = [engine_rate(R, N, M, B, steps, **kw) for _ in range(repeats)]
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return out
+
+
+def engine_rate(R, N, M, B, steps, **kw):
+    """Replica-steps/s of one ``run(cfg, None)`` of ``steps`` steps (``config``'s keywords)."""
+    from langevin_nn.simulate import run
+
+    return run(config(R, N, M, B, steps, **kw), None, progress=False).replica_steps_per_second
+
+
+def fitted_steps(rate, R, seconds):
+    """Steps that take about ``seconds`` at ``rate`` replica-steps/s with R replicas, plus the
+    first kernel call of a run (16 steps, chunk = auto), which is not timed."""
+    return 16 + int(max(48, seconds * max(rate, 1.0) / R))
 
 
 #: The linearity check of issue 3 ("throughput scales linearly with R and with steps"): our
@@ -126,20 +131,17 @@ def linearity(repeats, seconds, log):
     ``repeats`` taken in rounds (one of each per round, so that every point spans the same phases
     of the machine); returns ``{"replicas": {R: (med, lo, hi)}, "steps": {S: (med, lo, hi)}}``
     and logs each series with its largest deviation from the series' median."""
-    from langevin_nn.simulate import run
-
     R0, N, M, B = LIN_WORKLOAD
     settle()
-    est = max(run(config(R0, N, M, B, 64), None, progress=False).replica_steps_per_second, 1.0)
+    est = engine_rate(R0, N, M, B, 64)
     # (series, value, replicas, steps)
-    points = [("replicas", R, R, 16 + int(max(48, seconds * est / R))) for R in LIN_REPLICAS]
+    points = [("replicas", R, R, fitted_steps(est, R, seconds)) for R in LIN_REPLICAS]
     points += [("steps", S, R0, S) for S in LIN_STEPS]
     rates = {(k, v): [] for k, v, _, _ in points}
     for _ in range(repeats):
         for k, v, R, S in points:
             settle()
-            res = run(config(R, N, M, B, S), None, progress=False)
-            rates[k, v].append(res.replica_steps_per_second)
+            rates[k, v].append(engine_rate(R, N, M, B, S))
     out = {"replicas": {}, "steps": {}}
     for (k, v), xs in rates.items():
         out[k][v] = med(xs)
