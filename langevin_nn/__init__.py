@@ -6,13 +6,18 @@ Public API: ``load_config``, ``run``, ``open_ensemble``, ``__version__``.
 """
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version as _version
 
-try:
-    __version__ = _version("langevin_nn")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+def __getattr__(name):
+    """``__version__``, looked up on first use: importlib.metadata costs 50 ms, which every
+    ``python -m langevin_nn`` would otherwise spend before it can handle a stop signal."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        return version("langevin_nn")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0+unknown"
 
 
 def load_config(source, overrides=(), **shortcuts):

@@ -12,7 +12,8 @@ from importlib import resources
 
 import click
 
-from .errors import EXIT_ALL_DIVERGED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, UserError
+from .errors import (EXIT_ALL_DIVERGED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, StoppedEarly, UserError,
+                     stop_early_on_signals)
 
 
 def _config_source(config: str) -> str:
@@ -226,42 +227,29 @@ def _register() -> None:
 _register()
 
 
-def _on_stop_signals(handler, names=("SIGTERM", "SIGUSR1", "SIGINT")) -> None:
-    """``handler`` for the stop signals (those of ``names`` this platform has)."""
-    for name in names:
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
-
-
 def _ignore_stop_signals() -> None:
     """The run has written and closed its file: from here on a stop signal has nothing left to
     stop, and the process exits with the run's status. Ignored (SIG_IGN) rather than handled,
     because Python restores the default action of handled signals while it shuts down, and a
     SIGTERM then (a scheduler stopping the job as it ends) killed the finished process with
     status -15 instead of 0 or 75."""
-    _on_stop_signals(signal.SIG_IGN)
-
-
-class _StoppedEarly(Exception):
-    """A stop signal before a run had installed its own handler (nothing written yet)."""
-
-
-def _stop_early(signum, frame):
-    raise _StoppedEarly(signal.Signals(signum).name)
+    for name in ("SIGTERM", "SIGUSR1", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 def main(argv=None):
     """Entry point: maps bad input to one line and exit status 2, no traceback."""
     # a run replaces these with its checkpointing handler (SIGINT stays click's Abort)
-    _on_stop_signals(_stop_early, ("SIGTERM", "SIGUSR1"))
+    stop_early_on_signals()
     try:
         rv = cli.main(args=argv, standalone_mode=False)
     except UserError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
-    except _StoppedEarly as e:
-        click.echo(f"stopped by {e} before any checkpoint; nothing to resume", err=True)
-        sys.exit(EXIT_SIGNAL)
+    except StoppedEarly as e:
+        click.echo(str(e), err=True)
+        sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(EXIT_SIGNAL)

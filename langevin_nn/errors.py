@@ -5,6 +5,8 @@ one-line message and exits with status 2, without a traceback.
 """
 from __future__ import annotations
 
+import signal
+
 #: Exit codes shared by every command.
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -25,3 +27,27 @@ class ConfigError(UserError):
 
 class FormatError(UserError):
     """A file that is not a langevin_nn ensemble file, or is corrupt or incompatible."""
+
+
+class StoppedEarly(BaseException):
+    """A stop signal (SIGTERM, SIGUSR1) before a run had installed its checkpointing handler:
+    nothing is written yet, so the commands print ``str(e)`` and exit 75. A ``BaseException``,
+    like ``KeyboardInterrupt``, so that no ``except Exception`` of the code (or of a library
+    being imported) swallows it."""
+
+    exit_code = EXIT_SIGNAL
+
+    def __init__(self, signame: str):
+        super().__init__(f"stopped by {signame} before any checkpoint; nothing to resume")
+
+
+def _raise_stopped_early(signum, frame):
+    raise StoppedEarly(signal.Signals(signum).name)
+
+
+def stop_early_on_signals() -> None:
+    """From here until a run installs its own handler, SIGTERM and SIGUSR1 raise
+    ``StoppedEarly`` (SIGINT stays Python's KeyboardInterrupt)."""
+    for name in ("SIGTERM", "SIGUSR1"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _raise_stopped_early)

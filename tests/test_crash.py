@@ -95,6 +95,29 @@ def test_sigterm_checkpoints_and_resume_equals_uninterrupted(setup, tmp_path, de
     _kill_and_resume(setup, tmp_path, signal.SIGTERM, delay)
 
 
+def test_stop_signal_while_the_cli_imports_exits_75(setup, tmp_path):
+    """SIGTERM while ``python -m langevin_nn`` is still importing the CLI (half a second of
+    numpy, numba, h5py: a scheduler cancelling a job that has just started) exits 75 with the
+    one line of a stop before any checkpoint, instead of killing the process with status -15.
+    An import hook sends the signal as click is imported, so it lands inside the imports."""
+    d, _ = setup
+    out = tmp_path / "early.h5"
+    code = (
+        "import os, signal, sys\n"
+        "class Kill:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'click':\n"
+        "            os.kill(os.getpid(), signal.SIGTERM)\n"
+        "sys.meta_path.insert(0, Kill())\n"
+        "from langevin_nn.__main__ import start\n"
+        f"start(['run', {str(d / 'c.toml')!r}, '-o', {str(out)!r}, '--no-progress'])\n")
+    p = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 75, p.stderr
+    assert p.stderr.strip() == "stopped by SIGTERM before any checkpoint; nothing to resume"
+    assert not out.exists() and not list(tmp_path.glob("early.h5.partial-*"))
+
+
 def test_stop_signal_while_a_finished_run_exits_changes_nothing(setup, tmp_path):
     """SIGTERM and SIGUSR1 after the run has closed its file (a scheduler stopping the job as it
     ends) neither kill the process (status -15: Python restores the default action of handled

@@ -338,6 +338,30 @@ def test_parallel_workers_stopped_by_a_signal_resume(tmp_path):
             assert_same(dump(b), dump(a))
 
 
+def test_worker_killed_while_starting_by_the_stop_is_interrupted_not_failed(tmp_path,
+                                                                            monkeypatch):
+    """The stop's SIGTERM reaching a worker before it handles signals (killed with status -15
+    in its start-up, nothing written) leaves the point to run again, not failed. The signal is
+    sent right after the worker is spawned, while its interpreter is still starting."""
+    from langevin_nn.sweep import runner
+
+    spawn = subprocess.Popen
+
+    def spawn_then_stop(*args, **kw):
+        proc = spawn(*args, **kw)
+        proc.send_signal(signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)  # the sweep's own stop
+        return proc
+
+    monkeypatch.setattr(runner.subprocess, "Popen", spawn_then_stop)
+    res = run_sweep(load_sweep(_write(tmp_path / "s.toml", TINY)), tmp_path / "out", jobs=2,
+                    threads=1, log=_quiet, warm=False)
+    assert res.stopped_by == "SIGTERM"
+    assert res.failed == {} and len(res.interrupted) == 1, res
+    idx = SweepIndex.load(tmp_path / "out")
+    assert "failed" not in [p["status"] for p in idx.points]
+
+
 # --------------------------------------------------------------------------------------------
 # Analysis across the sweep
 

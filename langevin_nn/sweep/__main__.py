@@ -6,21 +6,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
-from ..errors import EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, UserError
+from ..errors import (EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, StoppedEarly, UserError,
+                      stop_early_on_signals)
 from .index import SweepIndex
 from .runner import _stderr
 from .submit import collect
-
-
-class _Stopped(Exception):
-    pass
-
-
-def _stop_early(signum, frame):
-    raise _Stopped(signal.Signals(signum).name)
 
 
 def _task(outdir: str, name: str, shard: str | None, requeue: int) -> int:
@@ -64,8 +56,7 @@ def _task(outdir: str, name: str, shard: str | None, requeue: int) -> int:
 def main(argv=None) -> int:
     import argparse
 
-    for s in ("SIGTERM", "SIGUSR1"):
-        signal.signal(getattr(signal, s), _stop_early)
+    stop_early_on_signals()
     ap = argparse.ArgumentParser(prog="python -m langevin_nn.sweep",
                                  description="Workers of a langevin-nn sweep (used by its scripts).")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -87,8 +78,11 @@ def main(argv=None) -> int:
     except UserError as e:
         _stderr(f"error: {e}")
         return e.exit_code
-    except (_Stopped, KeyboardInterrupt) as e:
-        _stderr(f"stopped by {e or 'SIGINT'} before any checkpoint; nothing to resume")
+    except StoppedEarly as e:
+        _stderr(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        _stderr(str(StoppedEarly("SIGINT")))
         return EXIT_SIGNAL
 
 

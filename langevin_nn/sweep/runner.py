@@ -241,11 +241,14 @@ def _run_parallel(idx, todo, jobs, threads, log, res) -> None:
                 refresh(idx, [name])
                 p["seconds"] = round(dt, 3)
                 tag = f"[{done}/{len(todo)}] {name}"
-                if rc == EXIT_OK and p["status"] == "complete":
+                # the stop's SIGTERM can reach a worker still starting (before it handles
+                # signals: nothing written) or already exiting (its file complete)
+                killed = bool(stop) and rc == -signal.SIGTERM
+                if (rc == EXIT_OK or killed) and p["status"] == "complete":
                     res.ran.append(name)
                     div = p.get("diverged") or 0
                     log(f"{tag}: done in {dt:.1f} s" + (f"; {div} diverged" if div else ""))
-                elif rc == EXIT_SIGNAL:
+                elif rc == EXIT_SIGNAL or killed:
                     res.interrupted.append(name)
                     log(f"{tag}: stopped at step {p.get('steps_done')}; checkpoint written")
                 else:
