@@ -523,14 +523,19 @@ def test_slurm_sweep_task_requeued_on_the_time_limit_signal(cluster, tmp_path):
     r = _cli(f, "-o", out, "--slurm", env=cluster)
     assert r.returncode == 0, r.stderr
     task = next(l.split()[2] for l in r.stdout.splitlines() if l.startswith("array job")) + "_0"
+    point = Path(SweepIndex.load(out).path_of(SweepIndex.load(out).points[0]))
     t0 = time.time()
-    while time.time() - t0 < 200:  # wait until the task runs, then let it commit a little
-        q = subprocess.run(["squeue", "-h", "-j", task, "-o", "%T"], capture_output=True,
-                           text=True, env=cluster).stdout.strip()
-        if q == "RUNNING":
+    done = 0
+    while time.time() - t0 < 300:  # wait until the task has committed some steps: the signal
+        try:  # then finds it running, past its start-up
+            with open_ensemble(point) as e:
+                done = e.steps_done if e.has_checkpoint else 0
+        except Exception:  # not there yet, or being renamed into place
+            done = 0
+        if done > 0:
             break
         time.sleep(0.2)
-    time.sleep(1.5)
+    assert 0 < done < 20000, f"the task was never observed running (steps done {done})"
     usr1_and_release(cluster, task, lambda: "\n".join(
         p.read_text() for p in sorted((out / "slurm" / "logs").glob("*"))))
     wait_idle(cluster)
