@@ -13,7 +13,7 @@ from importlib import resources
 import click
 
 from .errors import (EXIT_ALL_DIVERGED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, StoppedEarly, UserError,
-                     stop_early_on_signals)
+                     on_stop_signals, stop_early_on_signals)
 
 
 def _config_source(config: str) -> str:
@@ -233,9 +233,7 @@ def _ignore_stop_signals() -> None:
     because Python restores the default action of handled signals while it shuts down, and a
     SIGTERM then (a scheduler stopping the job as it ends) killed the finished process with
     status -15 instead of 0 or 75."""
-    for name in ("SIGTERM", "SIGUSR1", "SIGINT"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    on_stop_signals(signal.SIG_IGN)
 
 
 def main(argv=None):

@@ -45,9 +45,14 @@ def _raise_stopped_early(signum, frame):
     raise StoppedEarly(signal.Signals(signum).name)
 
 
+def on_stop_signals(handler, names=("SIGTERM", "SIGUSR1", "SIGINT")) -> None:
+    """``handler`` for the stop signals of ``names`` that this platform has."""
+    for name in names:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handler)
+
+
 def stop_early_on_signals() -> None:
     """From here until a run installs its own handler, SIGTERM and SIGUSR1 raise
     ``StoppedEarly`` (SIGINT stays Python's KeyboardInterrupt)."""
-    for name in ("SIGTERM", "SIGUSR1"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _raise_stopped_early)
+    on_stop_signals(_raise_stopped_early, ("SIGTERM", "SIGUSR1"))
