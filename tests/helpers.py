@@ -9,6 +9,18 @@ from langevin_nn.config import load_config
 from langevin_nn.simulate import run
 
 
+def committed_steps(path) -> int:
+    """Steps that a (possibly running) ensemble file has committed in a checkpoint; 0 while the
+    file is absent, being renamed into place or between writes."""
+    from langevin_nn import open_ensemble
+
+    try:
+        with open_ensemble(path) as e:
+            return e.steps_done if e.has_checkpoint else 0
+    except Exception:
+        return 0
+
+
 def merge(base: dict, extra: dict) -> dict:
     out = copy.deepcopy(base)
     for sec, table in extra.items():

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import committed_steps
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "runs" / "slurm" / "local-cluster.sh"
 NEEDED = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "squeue")
@@ -53,6 +55,18 @@ def wait_idle(env, timeout=300):
             return
         time.sleep(1)
     raise AssertionError(f"jobs still queued after {timeout} s:\n{q}")
+
+
+def wait_for_committed_steps(path, timeout=300) -> int:
+    """Poll until the task writing ``path`` has committed some steps (it is then past its
+    start-up, so a signal finds it handling signals), at most ``timeout`` s; returns them."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        done = committed_steps(path)
+        if done > 0:
+            return done
+        time.sleep(0.2)
+    return 0
 
 
 def usr1_and_release(env, task: str, logs) -> None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from helpers import assert_same, dump
 from langevin_nn import open_ensemble
 from langevin_nn.config import load_config
 from langevin_nn.simulate import run
-from slurm_cluster import usr1_and_release, wait_idle
+from slurm_cluster import usr1_and_release, wait_for_committed_steps, wait_idle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,19 +81,7 @@ def test_time_limit_signal_requeues_and_merge_still_runs(cluster, tmp_path):
     out = tmp_path / "out"
     array_id, merge_id = _submit(cluster, cfg_path, out)
     task = f"{array_id}_0"
-    shard0 = out / "shard_0.h5"
-    t0 = time.time()
-    done = 0
-    while time.time() - t0 < 300:  # wait until task 0 has committed some steps
-        if shard0.exists():
-            try:
-                with open_ensemble(shard0) as e:
-                    done = e.steps_done
-            except Exception:  # being renamed into place, or between writes
-                done = 0
-            if done > 0:
-                break
-        time.sleep(0.2)
+    done = wait_for_committed_steps(out / "shard_0.h5")
     assert 0 < done < 20000, f"task 0 never observed running (steps done {done})"
     usr1_and_release(cluster, task, lambda: _logs(out))
     wait_idle(cluster, timeout=400)

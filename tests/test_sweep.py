@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from helpers import assert_same, dump
+from helpers import assert_same, committed_steps, dump
 from langevin_nn import open_ensemble
 from langevin_nn.config import load_config
 from langevin_nn.errors import ConfigError, UserError
 from langevin_nn.simulate import run
 from langevin_nn.sweep import (SweepIndex, load_sweep, point_name, prepare, run_sweep)
-from slurm_cluster import usr1_and_release, wait_idle
+from slurm_cluster import usr1_and_release, wait_for_committed_steps, wait_idle
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -304,13 +304,7 @@ def test_parallel_workers_stopped_by_a_signal_resume(tmp_path):
     targets = [Path(idx.path_of(p)) for p in idx.points[1:]]
     t0 = time.time()
     while time.time() - t0 < 120:  # wait until both workers have committed some steps
-        steps = []
-        for p in targets:
-            try:
-                with open_ensemble(p) as e:
-                    steps.append(e.steps_done if e.has_checkpoint else 0)
-            except Exception:
-                steps.append(0)
+        steps = [committed_steps(p) for p in targets]
         if all(s > 40 for s in steps) or proc.poll() is not None:
             break
         time.sleep(0.1)
@@ -523,18 +517,8 @@ def test_slurm_sweep_task_requeued_on_the_time_limit_signal(cluster, tmp_path):
     r = _cli(f, "-o", out, "--slurm", env=cluster)
     assert r.returncode == 0, r.stderr
     task = next(l.split()[2] for l in r.stdout.splitlines() if l.startswith("array job")) + "_0"
-    point = Path(SweepIndex.load(out).path_of(SweepIndex.load(out).points[0]))
-    t0 = time.time()
-    done = 0
-    while time.time() - t0 < 300:  # wait until the task has committed some steps: the signal
-        try:  # then finds it running, past its start-up
-            with open_ensemble(point) as e:
-                done = e.steps_done if e.has_checkpoint else 0
-        except Exception:  # not there yet, or being renamed into place
-            done = 0
-        if done > 0:
-            break
-        time.sleep(0.2)
+    idx = SweepIndex.load(out)
+    done = wait_for_committed_steps(idx.path_of(idx.points[0]))
     assert 0 < done < 20000, f"the task was never observed running (steps done {done})"
     usr1_and_release(cluster, task, lambda: "\n".join(
         p.read_text() for p in sorted((out / "slurm" / "logs").glob("*"))))
